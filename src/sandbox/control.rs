@@ -1,0 +1,359 @@
+//! The one middleware every emulated block runs behind: it records each request, counts
+//! concurrency, applies the fault knobs tests turn, and checks the block's credentials.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use super::respond::{ErrorStyle, Reject, drf_detail, json_api_error, lock, method_fallback, route_fallback};
+
+/// Largest request body the sandbox reads; anything bigger is refused with 413.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// How long a "hung" request waits: far beyond any sane client timeout.
+const HANG_FOR: Duration = Duration::from_secs(60 * 60);
+
+/// What a request with the garbage knob on receives: a 200 whose body is not JSON,
+/// labelled as JSON so the client's parser (not its content-type check) has to cope.
+const GARBAGE_BODY: &str = "<html><body><h1>502 Bad Gateway</h1>upstream sent an invalid response";
+
+/// One request as the block received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lower case.
+    pub headers: Vec<(String, String)>,
+    /// Body as text (lossy UTF-8).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name`, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn from_parts(parts: &Parts, body: &[u8]) -> Self {
+        Self {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+}
+
+/// The credentials a block accepts and how it refuses the others.
+#[derive(Debug)]
+pub(crate) enum Auth {
+    /// 23blocks: `Authorization: Bearer <token>` (else 401) plus `AppId: <app_id>` (else 403).
+    BearerAndAppId {
+        /// The accepted bearer token.
+        token: String,
+        /// The accepted `AppId` header value.
+        app_id: String,
+    },
+    /// DRF token authentication: `Authorization: <scheme> <token>`, else 401.
+    Scheme {
+        /// The keyword before the token (`Token`, `Api-Token`).
+        scheme: &'static str,
+        /// The accepted token.
+        token: String,
+        /// The `detail` when no credentials were sent.
+        missing: &'static str,
+        /// The `detail` when the credentials are wrong.
+        invalid: &'static str,
+    },
+}
+
+impl Auth {
+    /// `Ok` when the headers carry this block's credentials, else the block's refusal.
+    fn check(&self, headers: &HeaderMap) -> Result<(), Reject> {
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+        match self {
+            Self::BearerAndAppId { token, app_id } => {
+                if credential(authorization, "Bearer") != Some(token.as_str()) {
+                    return Err(json_api_error(
+                        StatusCode::UNAUTHORIZED,
+                        "Unauthorized",
+                        "Missing or invalid bearer token.",
+                    )
+                    .into());
+                }
+                let sent_app_id = headers.get("appid").and_then(|v| v.to_str().ok());
+                if sent_app_id != Some(app_id.as_str()) {
+                    return Err(json_api_error(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden",
+                        "Missing or invalid AppId for this token.",
+                    )
+                    .into());
+                }
+                Ok(())
+            }
+            Self::Scheme {
+                scheme,
+                token,
+                missing,
+                invalid,
+            } => match credential(authorization, scheme) {
+                Some(sent) if sent == token => Ok(()),
+                sent => {
+                    let detail = if sent.is_none() && authorization.is_none() {
+                        missing
+                    } else {
+                        invalid
+                    };
+                    let mut response = drf_detail(StatusCode::UNAUTHORIZED, detail);
+                    // DRF names the scheme it expects on every 401.
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+                    Err(response.into())
+                }
+            },
+        }
+    }
+}
+
+/// The credential after `scheme` in an `Authorization` value (scheme matched
+/// case-insensitively, as HTTP says).
+fn credential<'a>(authorization: Option<&'a str>, scheme: &str) -> Option<&'a str> {
+    let (sent_scheme, rest) = authorization?.trim().split_once(' ')?;
+    sent_scheme.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
+/// The fault knobs, read once per request.
+#[derive(Debug, Default)]
+struct Knobs {
+    latency: Duration,
+    failure_rate: f64,
+    failure_status: u16,
+    /// Accumulated fractional failures: answering exactly `failure_rate` of the requests
+    /// deterministically (0.5 fails every second request) keeps tests reproducible.
+    failure_debt: f64,
+    hang: bool,
+    garbage: bool,
+}
+
+/// What the layer decided to do with one request before running the handler.
+struct Plan {
+    latency: Duration,
+    hang: bool,
+    fail_with: Option<u16>,
+    garbage: bool,
+}
+
+impl Knobs {
+    fn plan(&mut self) -> Plan {
+        let mut fail_with = None;
+        if self.failure_rate > 0.0 {
+            self.failure_debt += self.failure_rate;
+            if self.failure_debt >= 1.0 {
+                self.failure_debt -= 1.0;
+                fail_with = Some(self.failure_status);
+            }
+        }
+        Plan {
+            latency: self.latency,
+            hang: self.hang,
+            fail_with,
+            garbage: self.garbage,
+        }
+    }
+}
+
+/// Test and demo controls of one emulated block, shared with its middleware: fault
+/// injection knobs and the log of every request received.
+#[derive(Debug)]
+pub struct BlockControl {
+    style: ErrorStyle,
+    auth: Auth,
+    knobs: Mutex<Knobs>,
+    log: Mutex<Vec<RecordedRequest>>,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+impl BlockControl {
+    pub(crate) fn new(style: ErrorStyle, auth: Auth) -> Self {
+        Self {
+            style,
+            auth,
+            knobs: Mutex::new(Knobs::default()),
+            log: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Delay added before answering each request.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.knobs).latency = latency;
+    }
+
+    /// Answers a fraction `rate` (0.0..=1.0) of requests with `status` and an error body
+    /// in the block's style; 429 also carries `Retry-After: 1`.
+    pub fn set_failure(&self, rate: f64, status: u16) {
+        let mut knobs = lock(&self.knobs);
+        knobs.failure_rate = if rate.is_nan() { 0.0 } else { rate.clamp(0.0, 1.0) };
+        knobs.failure_status = status;
+        knobs.failure_debt = 0.0;
+    }
+
+    /// When on, requests are never answered (they wait an hour).
+    pub fn set_hang(&self, hang: bool) {
+        lock(&self.knobs).hang = hang;
+    }
+
+    /// When on, requests get a 200 whose body is not JSON.
+    pub fn set_garbage(&self, on: bool) {
+        lock(&self.knobs).garbage = on;
+    }
+
+    /// Back to a healthy block: no latency, failures, hang or garbage.
+    pub fn reset_faults(&self) {
+        *lock(&self.knobs) = Knobs::default();
+    }
+
+    /// Every request received so far, in arrival order (including refused ones).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.log).clone()
+    }
+
+    /// How many requests were received.
+    pub fn request_count(&self) -> usize {
+        lock(&self.log).len()
+    }
+
+    /// How many requests had `method` (case-insensitive) and a path starting with `path_prefix`.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        lock(&self.log)
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Forgets the recorded requests and restarts the concurrency peak from now.
+    pub fn clear_requests(&self) {
+        lock(&self.log).clear();
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// The largest number of requests that were being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        lock(&self.log).push(request);
+    }
+
+    /// The error a failure knob answers with, in the block's style.
+    fn injected_failure(&self, status: u16) -> Response {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = self.style.error(status, "Injected failure (sandbox fault knob).");
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Counts a request as in flight for as long as it lives (also when the client gives up
+/// and the handler future is dropped).
+struct InFlight<'a>(&'a BlockControl);
+
+impl<'a> InFlight<'a> {
+    fn enter(control: &'a BlockControl) -> Self {
+        let now = control.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        control.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(control)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Gives `router` the block's fallbacks (so unknown paths answer in its style) and puts
+/// it behind the control layer.
+pub(crate) fn wrap(router: Router, control: Arc<BlockControl>) -> Router {
+    router
+        .fallback(route_fallback)
+        .method_not_allowed_fallback(method_fallback)
+        .layer(middleware::from_fn_with_state(control, control_layer))
+}
+
+/// Record, count, delay, inject faults, authenticate, then hand over to the block.
+async fn control_layer(State(control): State<Arc<BlockControl>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            control.record(RecordedRequest::from_parts(&parts, b""));
+            return control
+                .style
+                .error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.");
+        }
+    };
+    control.record(RecordedRequest::from_parts(&parts, &body));
+    let _in_flight = InFlight::enter(&control);
+
+    let plan = lock(&control.knobs).plan();
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    if plan.hang {
+        tokio::time::sleep(HANG_FOR).await;
+    }
+    if let Some(status) = plan.fail_with {
+        return control.injected_failure(status);
+    }
+    if plan.garbage {
+        return garbage();
+    }
+    if let Err(refusal) = control.auth.check(&parts.headers) {
+        return refusal.into_response();
+    }
+    parts.extensions.insert(control.style);
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+fn garbage() -> Response {
+    let mut response = (StatusCode::OK, GARBAGE_BODY).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
