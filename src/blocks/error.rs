@@ -1,0 +1,184 @@
+//! The one error type of the blocks layer.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use serde_json::Value;
+
+use super::BlockName;
+use crate::error::ErrorCode;
+
+/// Result of a block call.
+pub type Result<T, E = BlockError> = std::result::Result<T, E>;
+
+/// One problem a block reported about one field of a write (DRF field errors, JSON:API
+/// `source.pointer`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    /// The upstream field name (`email`, `division`, ...), or `None` for a whole-record issue.
+    pub field: Option<String>,
+    /// The block's message, as sent.
+    pub message: String,
+}
+
+/// What the gateway could read from a block's error body.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamProblem {
+    /// The block's own error code (JSON:API `code`), when it sent one.
+    pub code: Option<String>,
+    /// A human-readable detail (JSON:API `detail`/`title`, DRF `detail`).
+    pub detail: Option<String>,
+    /// Per-field problems (DRF field errors, `non_field_errors`, JSON:API errors with a pointer).
+    pub fields: Vec<FieldIssue>,
+    /// The parsed body, for callers that need a typed conflict body (CRM invite 409).
+    /// Never shown to GraphQL callers.
+    pub body: Option<Arc<Value>>,
+}
+
+/// Why a block call failed. Cloneable so one failure can be handed to every waiting
+/// loader key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BlockError {
+    /// The block has no URL configured; its fields answer `BLOCK_NOT_CONFIGURED`.
+    #[error("the {block} block is not configured")]
+    NotConfigured {
+        /// The block.
+        block: BlockName,
+    },
+    /// The gateway could not connect to the block (refused, DNS, TLS, reset).
+    #[error("the {block} block could not be reached")]
+    Unreachable {
+        /// The block.
+        block: BlockName,
+        /// Transport detail, for logs only.
+        reason: String,
+    },
+    /// The block did not answer within the configured time.
+    #[error("the {block} block did not answer within {}ms", timeout.as_millis())]
+    Timeout {
+        /// The block.
+        block: BlockName,
+        /// The limit that was exceeded.
+        timeout: Duration,
+    },
+    /// The block answered with a non-success HTTP status.
+    #[error("the {block} block answered {status}{}", problem_suffix(problem))]
+    Status {
+        /// The block.
+        block: BlockName,
+        /// The HTTP status.
+        status: u16,
+        /// What could be read from the body.
+        problem: UpstreamProblem,
+        /// `Retry-After` in seconds, for 429 and 503.
+        retry_after: Option<u64>,
+    },
+    /// The block answered 2xx with a body that does not match its contract.
+    #[error("the {block} block sent an answer the gateway could not read")]
+    Decode {
+        /// The block.
+        block: BlockName,
+        /// Parser detail, for logs only.
+        reason: String,
+    },
+    /// The gateway's loader failed internally (a bug); logged with detail.
+    #[error("internal error while loading from the {block} block")]
+    Internal {
+        /// The block.
+        block: BlockName,
+    },
+}
+
+fn problem_suffix(problem: &UpstreamProblem) -> String {
+    match (&problem.detail, problem.fields.first()) {
+        (Some(detail), _) => format!(": {}", truncate(detail)),
+        (None, Some(issue)) => match &issue.field {
+            Some(field) => format!(": {field}: {}", truncate(&issue.message)),
+            None => format!(": {}", truncate(&issue.message)),
+        },
+        (None, None) => String::new(),
+    }
+}
+
+/// Upstream messages are echoed to callers only in bounded form.
+fn truncate(text: &str) -> String {
+    const MAX: usize = 300;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl BlockError {
+    /// The block that failed.
+    pub fn block(&self) -> BlockName {
+        match self {
+            Self::NotConfigured { block }
+            | Self::Unreachable { block, .. }
+            | Self::Timeout { block, .. }
+            | Self::Status { block, .. }
+            | Self::Decode { block, .. }
+            | Self::Internal { block } => *block,
+        }
+    }
+
+    /// The upstream HTTP status, when the block answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The problem read from the error body, when the block answered with one.
+    pub fn problem(&self) -> Option<&UpstreamProblem> {
+        match self {
+            Self::Status { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// True for a 404 answer.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The caller-facing code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotConfigured { .. } => ErrorCode::BlockNotConfigured,
+            Self::Unreachable { .. } => ErrorCode::UpstreamUnavailable,
+            Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
+            Self::Decode { .. } => ErrorCode::UpstreamError,
+            Self::Internal { .. } => ErrorCode::InternalServerError,
+            Self::Status { status, .. } => match status {
+                400 | 422 => ErrorCode::BadUserInput,
+                401 => ErrorCode::Unauthenticated,
+                403 => ErrorCode::Forbidden,
+                404 => ErrorCode::NotFound,
+                409 => ErrorCode::Conflict,
+                429 => ErrorCode::RateLimited,
+                502..=504 => ErrorCode::UpstreamUnavailable,
+                _ => ErrorCode::UpstreamError,
+            },
+        }
+    }
+
+    /// Whether a GET that failed this way may be sent again.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for BlockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}

@@ -1,0 +1,449 @@
+//! The HTTP core every block client shares: one pooled reqwest client, the block's auth
+//! headers, timeouts, a per-block concurrency bound, GET-only retries with jittered backoff,
+//! and error-body parsing. Block clients only build URLs and bodies.
+
+use std::{sync::Arc, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{
+    Method, RequestBuilder, StatusCode,
+    header::{HeaderName, HeaderValue, RETRY_AFTER},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::{
+    BlockName,
+    error::{BlockError, FieldIssue, Result, UpstreamProblem},
+};
+
+/// How a block expects to be authenticated.
+#[derive(Clone)]
+pub enum BlockAuth {
+    /// The 23blocks style: `Authorization: Bearer <token>` plus `AppId: <app id>`.
+    BearerWithAppId {
+        /// The bearer token.
+        token: SecretString,
+        /// The application key sent as `AppId`.
+        app_id: SecretString,
+    },
+    /// One header carrying `<scheme> <secret>` (B2B `Token`, CRM `Api-Token`).
+    SchemeHeader {
+        /// The header name, `Authorization` unless configured otherwise.
+        header: HeaderName,
+        /// The scheme word before the secret (`Token`, `Api-Token`); empty for none.
+        scheme: String,
+        /// The secret.
+        secret: SecretString,
+    },
+}
+
+impl BlockAuth {
+    fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::BearerWithAppId { token, app_id } => request
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    sensitive(&format!("Bearer {}", token.expose_secret())),
+                )
+                .header("AppId", sensitive(app_id.expose_secret())),
+            Self::SchemeHeader { header, scheme, secret } => {
+                let value = if scheme.is_empty() {
+                    secret.expose_secret().to_owned()
+                } else {
+                    format!("{scheme} {}", secret.expose_secret())
+                };
+                request.header(header.clone(), sensitive(&value))
+            }
+        }
+    }
+}
+
+/// A header value marked sensitive so that no debug output of hyper or reqwest shows it.
+/// Configuration validates secrets as header-safe, so the fallback is never expected.
+fn sensitive(value: &str) -> HeaderValue {
+    let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    header.set_sensitive(true);
+    header
+}
+
+/// Timeouts, retries and concurrency for one block.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Limit for one whole request (connect, send, read the body).
+    pub request_timeout: Duration,
+    /// How many times a failed GET is sent again (connection errors, 502, 503, 504).
+    pub max_retries: usize,
+    /// First backoff delay; doubled per attempt, with jitter.
+    pub retry_base_delay: Duration,
+    /// Requests to this block in flight at once, across all operations.
+    pub max_concurrency: usize,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_retries: 2,
+            retry_base_delay: Duration::from_millis(50),
+            max_concurrency: 64,
+        }
+    }
+}
+
+/// Builds the one pooled reqwest client all blocks share.
+pub fn shared_client(connect_timeout: Duration) -> std::result::Result<reqwest::Client, reqwest::Error> {
+    // reqwest is built without a bundled crypto provider (aws-lc is slow to build);
+    // install ring once. An Err means a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .user_agent(concat!("blocks-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The shared HTTP machinery bound to one block: base URL, auth, policy and bound.
+#[derive(Clone)]
+pub struct BlockHttp {
+    block: BlockName,
+    base: Url,
+    client: reqwest::Client,
+    auth: Arc<BlockAuth>,
+    policy: Arc<HttpPolicy>,
+    permits: Arc<Semaphore>,
+}
+
+impl BlockHttp {
+    /// Binds the shared client to one block. `base` is the URL every path is appended to.
+    pub fn new(block: BlockName, base: Url, client: reqwest::Client, auth: BlockAuth, policy: HttpPolicy) -> Self {
+        let permits = Arc::new(Semaphore::new(policy.max_concurrency.max(1)));
+        Self {
+            block,
+            base,
+            client,
+            auth: Arc::new(auth),
+            policy: Arc::new(policy),
+            permits,
+        }
+    }
+
+    /// The block this core talks to.
+    pub fn block(&self) -> BlockName {
+        self.block
+    }
+
+    /// The base URL (for readiness probes).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The same block reached with other credentials (forwarded caller credentials);
+    /// pool, policy and concurrency bound stay shared.
+    pub fn with_auth(&self, auth: BlockAuth) -> Self {
+        Self {
+            auth: Arc::new(auth),
+            ..self.clone()
+        }
+    }
+
+    /// Builds a URL from path segments, each percent-encoded; a trailing `""` segment gives
+    /// the trailing slash some blocks require.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// Whether the block answers HTTP at all within `timeout` (any status counts).
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let request = self.client.get(self.base.clone()).timeout(timeout);
+        self.auth.apply(request).send().await.is_ok()
+    }
+
+    /// GET a JSON document. Retried on connection errors, 502, 503 and 504.
+    pub async fn get_json<T: DeserializeOwned>(&self, route: &'static str, url: Url) -> Result<T> {
+        let attempt = || async {
+            let body = self.send(Method::GET, route, url.clone(), None).await?;
+            self.decode(&body)
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.retry_base_delay)
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(self.policy.max_retries)
+            .with_jitter();
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(BlockError::is_retryable)
+            .notify(|error, delay| {
+                tracing::debug!(block = %self.block, route, %error, ?delay, "retrying GET");
+            })
+            .await
+    }
+
+    /// GET that maps 404 to `None`.
+    pub async fn get_optional<T: DeserializeOwned>(&self, route: &'static str, url: Url) -> Result<Option<T>> {
+        match self.get_json(route, url).await {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends a write with a JSON body and decodes the JSON answer. Never retried: a retried
+    /// register or merge could duplicate records.
+    pub async fn write_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: &'static str,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let body = body.map(|body| self.encode(route, body)).transpose()?;
+        let answer = self.send(method, route, url, body).await?;
+        self.decode(&answer)
+    }
+
+    /// Sends a write whose answer body is ignored (DELETE 204, B2B `{}` answers).
+    pub async fn write_ignoring_body<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        route: &'static str,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<()> {
+        let body = body.map(|body| self.encode(route, body)).transpose()?;
+        self.send(method, route, url, body).await.map(|_| ())
+    }
+
+    fn encode<B: Serialize + ?Sized>(&self, route: &'static str, body: &B) -> Result<Vec<u8>> {
+        serde_json::to_vec(body).map_err(|error| {
+            tracing::error!(block = %self.block, route, %error, "could not encode a request body");
+            BlockError::Internal { block: self.block }
+        })
+    }
+
+    /// One attempt: wait for a permit, send, read the body, map the status.
+    async fn send(&self, method: Method, route: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Body> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| BlockError::Internal { block: self.block })?;
+        let started = std::time::Instant::now();
+        let mut request = self
+            .client
+            .request(method.clone(), url)
+            .timeout(self.policy.request_timeout)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let result = self.auth.apply(request).send().await;
+        let response = result.map_err(|error| self.transport_error(&error))?;
+        let status = response.status();
+        let retry_after = retry_after_seconds(response.headers().get(RETRY_AFTER));
+        let bytes = response.bytes().await.map_err(|error| self.transport_error(&error))?;
+        tracing::debug!(
+            block = %self.block,
+            %method,
+            route,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "upstream request"
+        );
+        if status.is_success() {
+            return Ok(Body(bytes));
+        }
+        Err(self.status_error(status, &bytes, retry_after))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, body: &Body) -> Result<T> {
+        // An empty 2xx body reads as JSON null, so `()`/Option targets accept it.
+        let bytes: &[u8] = if body.0.is_empty() { b"null" } else { &body.0 };
+        serde_json::from_slice(bytes).map_err(|error| {
+            tracing::warn!(block = %self.block, %error, "undecodable upstream answer");
+            BlockError::Decode {
+                block: self.block,
+                reason: error.to_string(),
+            }
+        })
+    }
+
+    fn transport_error(&self, error: &reqwest::Error) -> BlockError {
+        if error.is_timeout() {
+            BlockError::Timeout {
+                block: self.block,
+                timeout: self.policy.request_timeout,
+            }
+        } else {
+            // Without the URL: it can carry ids of people.
+            let reason = error.without_url_ref();
+            BlockError::Unreachable {
+                block: self.block,
+                reason,
+            }
+        }
+    }
+
+    fn status_error(&self, status: StatusCode, body: &[u8], retry_after: Option<u64>) -> BlockError {
+        BlockError::Status {
+            block: self.block,
+            status: status.as_u16(),
+            problem: parse_problem(body),
+            retry_after,
+        }
+    }
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        use std::error::Error as _;
+        let mut text = if self.is_connect() {
+            "connection failed".to_owned()
+        } else if self.is_body() || self.is_decode() {
+            "could not read the answer body".to_owned()
+        } else {
+            "request failed".to_owned()
+        };
+        if let Some(source) = self.source().and_then(|s| s.source()) {
+            text.push_str(": ");
+            text.push_str(&source.to_string());
+        }
+        text
+    }
+}
+
+/// A successful answer's raw body.
+struct Body(bytes::Bytes);
+
+fn retry_after_seconds(value: Option<&HeaderValue>) -> Option<u64> {
+    value?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads what a block said about a failure, whatever its style: JSON:API `errors`
+/// (array, or Rails' `{field: [messages]}` object), DRF `detail`, DRF field errors and
+/// `non_field_errors`. A body that is not JSON gives an empty problem.
+pub fn parse_problem(body: &[u8]) -> UpstreamProblem {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return UpstreamProblem::default();
+    };
+    let mut problem = UpstreamProblem::default();
+    if let Value::Object(map) = &value {
+        match map.get("errors") {
+            Some(Value::Array(errors)) => read_jsonapi_errors(errors, &mut problem),
+            Some(Value::Object(fields)) => read_field_errors(fields, &mut problem),
+            _ => {}
+        }
+        if let Some(detail) = map.get("detail").and_then(Value::as_str) {
+            problem.detail.get_or_insert_with(|| detail.to_owned());
+        }
+        if map.get("errors").is_none() {
+            read_field_errors(map, &mut problem);
+        }
+    }
+    problem.body = Some(Arc::new(value));
+    problem
+}
+
+fn read_jsonapi_errors(errors: &[Value], problem: &mut UpstreamProblem) {
+    for error in errors {
+        let text = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
+        if problem.code.is_none() {
+            problem.code = text("code");
+        }
+        let message = text("detail").or_else(|| text("title"));
+        let field = error
+            .pointer("/source/pointer")
+            .and_then(Value::as_str)
+            .and_then(|pointer| pointer.rsplit('/').next())
+            .map(str::to_owned);
+        if let Some(message) = message {
+            if problem.detail.is_none() {
+                problem.detail = Some(message.clone());
+            }
+            problem.fields.push(FieldIssue { field, message });
+        }
+    }
+}
+
+/// DRF and Rails field errors: `{"email": ["This field is required."]}`.
+fn read_field_errors(fields: &serde_json::Map<String, Value>, problem: &mut UpstreamProblem) {
+    for (key, value) in fields {
+        if key == "detail" {
+            continue;
+        }
+        let field = (key != "non_field_errors").then(|| key.clone());
+        let messages: Vec<&str> = match value {
+            Value::String(message) => vec![message.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for message in messages {
+            problem.fields.push(FieldIssue {
+                field: field.clone(),
+                message: message.to_owned(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_jsonapi_error_detail_and_code() {
+        let problem = parse_problem(
+            br#"{"errors":[{"status":"404","code":"not_found","title":"User Not Found","detail":"The requested user could not be found."}]}"#,
+        );
+        assert_eq!(problem.code.as_deref(), Some("not_found"));
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("The requested user could not be found.")
+        );
+    }
+
+    #[test]
+    fn reads_drf_field_errors() {
+        let problem = parse_problem(br#"{"email":["This field is required."],"non_field_errors":["Nope."]}"#);
+        assert_eq!(problem.fields.len(), 2);
+        assert!(
+            problem
+                .fields
+                .iter()
+                .any(|issue| issue.field.as_deref() == Some("email"))
+        );
+        assert!(problem.fields.iter().any(|issue| issue.field.is_none()));
+    }
+
+    #[test]
+    fn reads_drf_detail_and_keeps_body() {
+        let problem = parse_problem(br#"{"detail":"exists","invitation_id":7}"#);
+        assert_eq!(problem.detail.as_deref(), Some("exists"));
+        assert_eq!(
+            problem.body.as_deref().and_then(|b| b.get("invitation_id")),
+            Some(&Value::from(7))
+        );
+    }
+
+    #[test]
+    fn non_json_body_gives_empty_problem() {
+        let problem = parse_problem(b"<html>502 Bad Gateway</html>");
+        assert!(problem.detail.is_none() && problem.fields.is_empty() && problem.body.is_none());
+    }
+}

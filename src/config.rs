@@ -1,0 +1,413 @@
+//! Configuration: defaults, then an optional TOML file (`--config`), then the environment
+//! (which wins). Keys are the environment variable names of DESIGN.md; in the TOML file
+//! they may be written in lower case (`sales_api_url = "..."`). A bad value stops start-up
+//! with a message naming the variable; secrets are held as `SecretString` and never printed.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use reqwest::header::HeaderName;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::blocks::{
+    BlockName,
+    http::{BlockAuth, HttpPolicy},
+};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or the environment holds a value of the wrong type.
+    #[error("configuration: {0}")]
+    Load(String),
+    /// A value has the right type but is not usable.
+    #[error("configuration: {key}: {problem}")]
+    Invalid {
+        /// The variable.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// The raw, flat settings exactly as the environment names them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawSettings {
+    gateway_listen: Option<String>,
+    gateway_sandbox: Option<bool>,
+    sales_api_url: Option<String>,
+    sales_auth_token: Option<SecretString>,
+    sales_api_key: Option<SecretString>,
+    search_api_url: Option<String>,
+    search_auth_token: Option<SecretString>,
+    search_api_key: Option<SecretString>,
+    assets_api_url: Option<String>,
+    assets_auth_token: Option<SecretString>,
+    assets_api_key: Option<SecretString>,
+    b2b_api_url: Option<String>,
+    b2b_token: Option<SecretString>,
+    crm_api_url: Option<String>,
+    crm_api_key: Option<SecretString>,
+    crm_auth_header: Option<String>,
+    crm_auth_scheme: Option<String>,
+    upstream_connect_timeout_ms: Option<u64>,
+    upstream_timeout_ms: Option<u64>,
+    upstream_retries: Option<usize>,
+    upstream_concurrency: Option<usize>,
+}
+
+/// Every variable the gateway reads (the environment layer takes only these).
+const KEYS: &[&str] = &[
+    "GATEWAY_LISTEN",
+    "GATEWAY_SANDBOX",
+    "SALES_API_URL",
+    "SALES_AUTH_TOKEN",
+    "SALES_API_KEY",
+    "SEARCH_API_URL",
+    "SEARCH_AUTH_TOKEN",
+    "SEARCH_API_KEY",
+    "ASSETS_API_URL",
+    "ASSETS_AUTH_TOKEN",
+    "ASSETS_API_KEY",
+    "B2B_API_URL",
+    "B2B_TOKEN",
+    "CRM_API_URL",
+    "CRM_API_KEY",
+    "CRM_AUTH_HEADER",
+    "CRM_AUTH_SCHEME",
+    "UPSTREAM_CONNECT_TIMEOUT_MS",
+    "UPSTREAM_TIMEOUT_MS",
+    "UPSTREAM_RETRIES",
+    "UPSTREAM_CONCURRENCY",
+];
+
+/// Where and how to reach one block.
+#[derive(Clone)]
+pub struct BlockSettings {
+    /// The block.
+    pub block: BlockName,
+    /// Base URL every documented path is appended to (for the CRM, ending in `/api/crm`).
+    pub base_url: Url,
+    /// Credentials and their header style.
+    pub auth: BlockAuth,
+}
+
+impl std::fmt::Debug for BlockSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockSettings")
+            .field("block", &self.block)
+            .field("base_url", &self.base_url.as_str())
+            .field("auth", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The gateway's validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Serve the embedded sandbox blocks (set when no block is configured, or forced).
+    pub sandbox: bool,
+    /// The configured blocks; a block missing here is off (`BLOCK_NOT_CONFIGURED`).
+    pub blocks: Vec<BlockSettings>,
+    /// Connect timeout for every upstream.
+    pub connect_timeout: Duration,
+    /// Timeouts, retries and concurrency per upstream request.
+    pub http: HttpPolicy,
+}
+
+impl Settings {
+    /// Settings with nothing configured: sandbox on 127.0.0.1:4000.
+    pub fn sandbox_defaults() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            sandbox: true,
+            blocks: Vec::new(),
+            connect_timeout: Duration::from_secs(2),
+            http: HttpPolicy::default(),
+        }
+    }
+
+    /// Loads defaults, then the TOML file (when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config",
+                    problem: format!("file {} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::raw().only(KEYS));
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|error| ConfigError::Load(error.to_string()))?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
+        let mut settings = Self::sandbox_defaults();
+        if let Some(listen) = &raw.gateway_listen {
+            settings.listen = listen.parse().map_err(|_| ConfigError::Invalid {
+                key: "GATEWAY_LISTEN",
+                problem: format!("{listen:?} is not an address like 127.0.0.1:4000"),
+            })?;
+        }
+        if let Some(ms) = raw.upstream_connect_timeout_ms {
+            settings.connect_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(ms) = raw.upstream_timeout_ms {
+            settings.http.request_timeout = Duration::from_millis(ms.max(1));
+        }
+        if let Some(retries) = raw.upstream_retries {
+            settings.http.max_retries = retries;
+        }
+        if let Some(concurrency) = raw.upstream_concurrency {
+            settings.http.max_concurrency = concurrency.max(1);
+        }
+        settings.blocks = configured_blocks(&raw)?;
+        settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
+        Ok(settings)
+    }
+}
+
+impl Settings {
+    /// Points every block at the embedded sandbox servers with their credentials.
+    pub fn use_sandbox(&mut self, sandbox: &crate::sandbox::Sandbox) -> Result<(), ConfigError> {
+        let credentials = &sandbox.credentials;
+        let pair = |token: &str, app_id: &str| BlockAuth::BearerWithAppId {
+            token: SecretString::from(token.to_owned()),
+            app_id: SecretString::from(app_id.to_owned()),
+        };
+        let scheme = |scheme: &str, secret: &str| BlockAuth::SchemeHeader {
+            header: reqwest::header::AUTHORIZATION,
+            scheme: scheme.to_owned(),
+            secret: SecretString::from(secret.to_owned()),
+        };
+        let mut crm_url = parse_url(&sandbox.crm.base_url, "sandbox CRM URL")?;
+        if let Ok(mut path) = crm_url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "crm"]);
+        }
+        self.blocks = vec![
+            BlockSettings {
+                block: BlockName::Sales,
+                base_url: parse_url(&sandbox.sales.base_url, "sandbox Sales URL")?,
+                auth: pair(&credentials.sales_token, &credentials.sales_app_id),
+            },
+            BlockSettings {
+                block: BlockName::Search,
+                base_url: parse_url(&sandbox.search.base_url, "sandbox Search URL")?,
+                auth: pair(&credentials.search_token, &credentials.search_app_id),
+            },
+            BlockSettings {
+                block: BlockName::Assets,
+                base_url: parse_url(&sandbox.assets.base_url, "sandbox Assets URL")?,
+                auth: pair(&credentials.assets_token, &credentials.assets_app_id),
+            },
+            BlockSettings {
+                block: BlockName::B2b,
+                base_url: parse_url(&sandbox.b2b.base_url, "sandbox B2B URL")?,
+                auth: scheme("Token", &credentials.b2b_token),
+            },
+            BlockSettings {
+                block: BlockName::Crm,
+                base_url: crm_url,
+                auth: scheme("Api-Token", &credentials.crm_api_key),
+            },
+        ];
+        self.sandbox = true;
+        Ok(())
+    }
+}
+
+fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigError> {
+    let mut blocks = Vec::new();
+    let twenty_three = [
+        (
+            BlockName::Sales,
+            &raw.sales_api_url,
+            &raw.sales_auth_token,
+            &raw.sales_api_key,
+            ["SALES_API_URL", "SALES_AUTH_TOKEN", "SALES_API_KEY"],
+        ),
+        (
+            BlockName::Search,
+            &raw.search_api_url,
+            &raw.search_auth_token,
+            &raw.search_api_key,
+            ["SEARCH_API_URL", "SEARCH_AUTH_TOKEN", "SEARCH_API_KEY"],
+        ),
+        (
+            BlockName::Assets,
+            &raw.assets_api_url,
+            &raw.assets_auth_token,
+            &raw.assets_api_key,
+            ["ASSETS_API_URL", "ASSETS_AUTH_TOKEN", "ASSETS_API_KEY"],
+        ),
+    ];
+    for (block, url, token, key, [url_key, token_key, api_key]) in twenty_three {
+        let Some(url) = url else { continue };
+        let auth = BlockAuth::BearerWithAppId {
+            token: required_secret(token, token_key)?,
+            app_id: required_secret(key, api_key)?,
+        };
+        blocks.push(BlockSettings {
+            block,
+            base_url: parse_url(url, url_key)?,
+            auth,
+        });
+    }
+    if let Some(url) = &raw.b2b_api_url {
+        let auth = BlockAuth::SchemeHeader {
+            header: reqwest::header::AUTHORIZATION,
+            scheme: "Token".to_owned(),
+            secret: required_secret(&raw.b2b_token, "B2B_TOKEN")?,
+        };
+        blocks.push(BlockSettings {
+            block: BlockName::B2b,
+            base_url: parse_url(url, "B2B_API_URL")?,
+            auth,
+        });
+    }
+    if let Some(url) = &raw.crm_api_url {
+        let header_name = raw.crm_auth_header.as_deref().unwrap_or("Authorization");
+        let header = HeaderName::from_bytes(header_name.as_bytes()).map_err(|_| ConfigError::Invalid {
+            key: "CRM_AUTH_HEADER",
+            problem: format!("{header_name:?} is not a valid header name"),
+        })?;
+        let auth = BlockAuth::SchemeHeader {
+            header,
+            scheme: raw.crm_auth_scheme.clone().unwrap_or_else(|| "Api-Token".to_owned()),
+            secret: required_secret(&raw.crm_api_key, "CRM_API_KEY")?,
+        };
+        let mut base_url = parse_url(url, "CRM_API_URL")?;
+        if let Ok(mut path) = base_url.path_segments_mut() {
+            path.pop_if_empty().extend(["api", "crm"]);
+        }
+        blocks.push(BlockSettings {
+            block: BlockName::Crm,
+            base_url,
+            auth,
+        });
+    }
+    Ok(blocks)
+}
+
+fn parse_url(text: &str, key: &'static str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text.trim()).map_err(|error| ConfigError::Invalid {
+        key,
+        problem: format!("not a URL ({error})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: "must be an http:// or https:// URL".to_owned(),
+        });
+    }
+    Ok(url)
+}
+
+/// A secret that must be present and fit in an HTTP header. Never echoed in the error.
+fn required_secret(secret: &Option<SecretString>, key: &'static str) -> Result<SecretString, ConfigError> {
+    let Some(secret) = secret else {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: "is required when the block's URL is set".to_owned(),
+        });
+    };
+    let text = secret.expose_secret();
+    if text.trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: "is empty".to_owned(),
+        });
+    }
+    if reqwest::header::HeaderValue::from_str(text).is_err() {
+        return Err(ConfigError::Invalid {
+            key,
+            problem: "contains characters not allowed in an HTTP header".to_owned(),
+        });
+    }
+    Ok(secret.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_with_sales() -> RawSettings {
+        RawSettings {
+            sales_api_url: Some("http://127.0.0.1:9/".to_owned()),
+            sales_auth_token: Some(SecretString::from("tok-secret-1")),
+            sales_api_key: Some(SecretString::from("app-secret-2")),
+            ..RawSettings::default()
+        }
+    }
+
+    #[test]
+    fn nothing_configured_means_sandbox() {
+        let settings = Settings::from_raw(RawSettings::default()).expect("defaults are valid");
+        assert!(settings.sandbox);
+        assert!(settings.blocks.is_empty());
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:4000");
+    }
+
+    #[test]
+    fn a_configured_block_turns_the_sandbox_off() {
+        let settings = Settings::from_raw(raw_with_sales()).expect("valid");
+        assert!(!settings.sandbox);
+        assert_eq!(settings.blocks.len(), 1);
+    }
+
+    #[test]
+    fn missing_token_names_the_variable_without_printing_secrets() {
+        let mut raw = raw_with_sales();
+        raw.sales_auth_token = None;
+        let error = Settings::from_raw(raw).expect_err("token missing").to_string();
+        assert!(error.contains("SALES_AUTH_TOKEN"), "{error}");
+        assert!(!error.contains("app-secret-2"), "{error}");
+    }
+
+    #[test]
+    fn bad_url_and_listen_are_named() {
+        let mut raw = raw_with_sales();
+        raw.sales_api_url = Some("not a url".to_owned());
+        assert!(
+            Settings::from_raw(raw)
+                .expect_err("bad url")
+                .to_string()
+                .contains("SALES_API_URL")
+        );
+        let raw = RawSettings {
+            gateway_listen: Some("nope".to_owned()),
+            ..RawSettings::default()
+        };
+        assert!(
+            Settings::from_raw(raw)
+                .expect_err("bad listen")
+                .to_string()
+                .contains("GATEWAY_LISTEN")
+        );
+    }
+
+    #[test]
+    fn crm_base_gets_the_api_prefix() {
+        let raw = RawSettings {
+            crm_api_url: Some("http://crm.test:8000/".to_owned()),
+            crm_api_key: Some(SecretString::from("crm-secret-xyz")),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).expect("valid");
+        assert_eq!(settings.blocks[0].base_url.as_str(), "http://crm.test:8000/api/crm");
+        assert!(!format!("{settings:?}").contains("crm-secret-xyz"));
+    }
+}

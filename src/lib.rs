@@ -1,0 +1,14 @@
+//! blocks-gateway: one GraphQL endpoint over the Sales, Search, Assets, B2B and CRM blocks.
+//!
+//! See `ARCHITECTURE.md` for where things live and how a request flows.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod blocks;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod loaders;
+pub mod sandbox;
+pub mod schema;
+pub mod server;

@@ -1,0 +1,385 @@
+//! The key types of the loader: one per (block, resource), each saying how its record is
+//! fetched. Adding a resource means adding a key here and a [`Resource`] variant.
+
+use std::{collections::HashMap, sync::Arc};
+
+use futures::future::try_join_all;
+
+use super::{BlockLoader, RecordKey};
+use crate::{
+    blocks::{
+        BlockError,
+        assets::{Asset, AssetsEntity, AssetsUser, OwnershipRecord},
+        b2b::{B2bUser, B2bUserFilter},
+        crm::{CrmOrganization, CrmPerson, OrganizationFilter, PersonFilter},
+        sales::{SalesCustomer, SalesEntity, SalesUser},
+        search::SearchIdentity,
+        wire::Page,
+    },
+    cache::{EntryKind, Record, Resource},
+};
+
+/// A page of records as cached: items shared with the per-item cache entries.
+pub type RecordPage<T> = Page<Arc<Record<T>>>;
+
+fn page_of<T>(page: Page<T>, make: fn(T) -> Arc<Record<T>>) -> RecordPage<T> {
+    Page {
+        items: page.items.into_iter().map(make).collect(),
+        total: page.total,
+        has_next: page.has_next,
+    }
+}
+
+/// A Sales user by unique id. `complete` asks for the detail answer (list items lack
+/// `phone` and `orders_count`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SalesUserKey {
+    /// The unique id.
+    pub id: String,
+    /// Whether a partial list item is not good enough.
+    pub complete: bool,
+}
+
+impl RecordKey for SalesUserKey {
+    type Record = SalesUser;
+    const RESOURCE: Resource = Resource::SalesUser;
+
+    fn cache_id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn needs_complete(&self) -> bool {
+        self.complete
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SalesUser>, BlockError> {
+        loader.clients().sales()?.get_user(&self.id).await
+    }
+}
+
+/// A page of the Sales users list (the identity directory).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SalesUsersPageKey {
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size (`records`).
+    pub records: u32,
+}
+
+impl RecordKey for SalesUsersPageKey {
+    type Record = RecordPage<SalesUser>;
+    const RESOURCE: Resource = Resource::SalesUsersPage;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        format!("page={}&records={}", self.page, self.records)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let page = loader.clients().sales()?.list_users(self.page, self.records).await?;
+        Ok(Some(page_of(page, Record::partial)))
+    }
+}
+
+/// A Sales customer by unique id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SalesCustomerKey(pub String);
+
+impl RecordKey for SalesCustomerKey {
+    type Record = SalesCustomer;
+    const RESOURCE: Resource = Resource::SalesCustomer;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SalesCustomer>, BlockError> {
+        loader.clients().sales()?.get_customer(&self.0).await
+    }
+}
+
+/// A Sales entity by unique id. Sales documents no entity detail endpoint, so entities are
+/// found in the whole entity list, fetched once (all pages concurrently) and cached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SalesEntityKey(pub String);
+
+/// Page size used when walking the Sales entity list.
+const ENTITY_PAGE_SIZE: u32 = 100;
+/// Upper bound of pages walked, so a misbehaving block cannot make the walk endless.
+const ENTITY_MAX_PAGES: u64 = 200;
+
+impl RecordKey for SalesEntityKey {
+    type Record = SalesEntity;
+    const RESOURCE: Resource = Resource::SalesEntities;
+
+    fn cache_id(&self) -> String {
+        format!("id:{}", self.0)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SalesEntity>, BlockError> {
+        let index = loader
+            .cached(Resource::SalesEntities, "all", EntryKind::List, || async {
+                Ok(Some(Arc::new(sales_entity_index(loader).await?)))
+            })
+            .await?;
+        Ok(index.and_then(|index| index.get(&self.0).cloned()))
+    }
+}
+
+async fn sales_entity_index(loader: &BlockLoader) -> Result<HashMap<String, SalesEntity>, BlockError> {
+    let sales = loader.clients().sales()?;
+    let first = sales.list_entities(1, ENTITY_PAGE_SIZE).await?;
+    let pages = match first.total {
+        Some(total) => total.div_ceil(u64::from(ENTITY_PAGE_SIZE)).min(ENTITY_MAX_PAGES),
+        None if first.has_next == Some(true) => ENTITY_MAX_PAGES,
+        None => 1,
+    };
+    let rest = try_join_all((2..=pages).map(|page| sales.list_entities(page as u32, ENTITY_PAGE_SIZE))).await?;
+    let entities = std::iter::once(first).chain(rest).flat_map(|page| page.items);
+    Ok(entities
+        .filter_map(|entity| Some((entity.unique_id.clone()?, entity)))
+        .collect())
+}
+
+/// A Search identity by unique id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SearchIdentityKey(pub String);
+
+impl RecordKey for SearchIdentityKey {
+    type Record = SearchIdentity;
+    const RESOURCE: Resource = Resource::SearchIdentity;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SearchIdentity>, BlockError> {
+        loader.clients().search()?.get_identity(&self.0).await
+    }
+}
+
+/// An Assets user by unique id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetsUserKey(pub String);
+
+impl RecordKey for AssetsUserKey {
+    type Record = AssetsUser;
+    const RESOURCE: Resource = Resource::AssetsUser;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<AssetsUser>, BlockError> {
+        loader.clients().assets()?.get_user(&self.0).await
+    }
+}
+
+/// An Assets user's assets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetsUserAssetsKey(pub String);
+
+impl RecordKey for AssetsUserAssetsKey {
+    type Record = Vec<Asset>;
+    const RESOURCE: Resource = Resource::AssetsUserAssets;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<Asset>>, BlockError> {
+        loader.clients().assets()?.user_assets(&self.0).await
+    }
+}
+
+/// An Assets user's entities.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetsUserEntitiesKey(pub String);
+
+impl RecordKey for AssetsUserEntitiesKey {
+    type Record = Vec<AssetsEntity>;
+    const RESOURCE: Resource = Resource::AssetsUserEntities;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<AssetsEntity>>, BlockError> {
+        loader.clients().assets()?.user_entities(&self.0).await
+    }
+}
+
+/// An Assets user's ownership records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssetsUserOwnershipKey(pub String);
+
+impl RecordKey for AssetsUserOwnershipKey {
+    type Record = Vec<OwnershipRecord>;
+    const RESOURCE: Resource = Resource::AssetsUserOwnership;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<OwnershipRecord>>, BlockError> {
+        loader.clients().assets()?.user_ownership(&self.0).await
+    }
+}
+
+/// A B2B user by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct B2bUserKey(pub i64);
+
+impl RecordKey for B2bUserKey {
+    type Record = B2bUser;
+    const RESOURCE: Resource = Resource::B2bUser;
+
+    fn cache_id(&self) -> String {
+        self.0.to_string()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<B2bUser>, BlockError> {
+        loader.clients().b2b()?.get_user(self.0).await
+    }
+}
+
+/// A B2B user matched by email, case-insensitively (the key holds the lower-cased email).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct B2bEmailKey(String);
+
+impl B2bEmailKey {
+    /// The key for an email, in any case.
+    pub fn new(email: &str) -> Self {
+        Self(email.trim().to_lowercase())
+    }
+}
+
+/// Page size of the email lookup: the filter is a substring match, so a few others may come.
+const B2B_EMAIL_PAGE_SIZE: u32 = 100;
+
+impl RecordKey for B2bEmailKey {
+    type Record = B2bUser;
+    const RESOURCE: Resource = Resource::B2bUserByEmail;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<B2bUser>, BlockError> {
+        let filter = B2bUserFilter {
+            email: Some(self.0.clone()),
+            ..B2bUserFilter::default()
+        };
+        let page = loader
+            .clients()
+            .b2b()?
+            .list_users(&filter, B2B_EMAIL_PAGE_SIZE, 1)
+            .await?;
+        let found = page.items.into_iter().find(|user| {
+            user.email
+                .as_deref()
+                .is_some_and(|email| email.trim().to_lowercase() == self.0)
+        });
+        if let Some(user) = &found {
+            loader
+                .prime([(B2bUserKey(user.id), Record::complete(user.clone()))])
+                .await;
+        }
+        Ok(found)
+    }
+}
+
+/// A CRM person by UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PersonKey(pub String);
+
+impl RecordKey for PersonKey {
+    type Record = CrmPerson;
+    const RESOURCE: Resource = Resource::CrmPerson;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<CrmPerson>, BlockError> {
+        loader.clients().crm()?.get_person(&self.0).await
+    }
+}
+
+/// A page of the CRM persons list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PersonsPageKey {
+    /// Filters.
+    pub filter: PersonFilter,
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size.
+    pub page_size: u32,
+}
+
+impl RecordKey for PersonsPageKey {
+    type Record = RecordPage<CrmPerson>;
+    const RESOURCE: Resource = Resource::CrmPersonsPage;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        format!("{:?}|{}|{}", self.filter, self.page, self.page_size)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let page = loader
+            .clients()
+            .crm()?
+            .list_persons(&self.filter, self.page, self.page_size)
+            .await?;
+        // The CRM's list items use the same schema as its detail answer.
+        Ok(Some(page_of(page, Record::complete)))
+    }
+}
+
+/// A CRM organization by UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrganizationKey(pub String);
+
+impl RecordKey for OrganizationKey {
+    type Record = CrmOrganization;
+    const RESOURCE: Resource = Resource::CrmOrganization;
+
+    fn cache_id(&self) -> String {
+        self.0.clone()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<CrmOrganization>, BlockError> {
+        loader.clients().crm()?.get_organization(&self.0).await
+    }
+}
+
+/// A page of the CRM organizations list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrganizationsPageKey {
+    /// Filters.
+    pub filter: OrganizationFilter,
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size.
+    pub page_size: u32,
+}
+
+impl RecordKey for OrganizationsPageKey {
+    type Record = RecordPage<CrmOrganization>;
+    const RESOURCE: Resource = Resource::CrmOrganizationsPage;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        format!("{:?}|{}|{}", self.filter, self.page, self.page_size)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let page = loader
+            .clients()
+            .crm()?
+            .list_organizations(&self.filter, self.page, self.page_size)
+            .await?;
+        Ok(Some(page_of(page, Record::complete)))
+    }
+}

@@ -1,0 +1,206 @@
+//! Request-scoped batched loading. One [`BlockLoader`] per GraphQL request, wrapped in an
+//! async-graphql `DataLoader`: one upstream request per distinct key per query, keys of a
+//! batch fetched concurrently (bounded per block by the HTTP core), each key's outcome
+//! kept apart (found, 404, or that key's error), and answers shared across requests
+//! through the [`ResponseCache`].
+
+mod keys;
+
+use std::{collections::HashMap, convert::Infallible, future::Future, panic::AssertUnwindSafe, sync::Arc};
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures::FutureExt;
+use serde::Serialize;
+
+pub use keys::*;
+
+use crate::{
+    blocks::{BlockClients, BlockError, BlockName},
+    cache::{CacheKey, EntryKind, Record, Resource, ResponseCache},
+};
+
+/// What loading one key gave: the record, `None` for a 404, or the block's error.
+pub type Loaded<T> = Result<Option<Arc<Record<T>>>, BlockError>;
+
+/// The per-request loader handle resolvers use.
+pub type Loaders = DataLoader<BlockLoader, HashMapCache>;
+
+/// Per-request facts that change how loading behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestScope {
+    /// Fingerprint of forwarded caller credentials (0 with service credentials).
+    pub tenant: u64,
+    /// `Cache-Control: no-cache`: skip cached answers, refresh them.
+    pub bypass_cache: bool,
+}
+
+/// The loader behind every key type: the block clients, the shared cache, the scope.
+pub struct BlockLoader {
+    clients: Arc<BlockClients>,
+    cache: ResponseCache,
+    scope: RequestScope,
+}
+
+impl BlockLoader {
+    /// A loader for one request.
+    pub fn new(clients: Arc<BlockClients>, cache: ResponseCache, scope: RequestScope) -> Self {
+        Self { clients, cache, scope }
+    }
+
+    /// Wraps it in a request-scoped `DataLoader` whose per-request memo makes every
+    /// distinct key cost at most one upstream request per query.
+    pub fn into_data_loader(self) -> Loaders {
+        DataLoader::with_cache(self, tokio::spawn, HashMapCache::default())
+    }
+
+    /// The block clients (mutations call them directly).
+    pub fn clients(&self) -> &BlockClients {
+        &self.clients
+    }
+
+    /// The shared cache.
+    pub fn cache(&self) -> &ResponseCache {
+        &self.cache
+    }
+
+    /// The request scope.
+    pub fn scope(&self) -> RequestScope {
+        self.scope
+    }
+
+    /// The cache key of `id` in `resource` for this request's tenant.
+    pub fn cache_key(&self, resource: Resource, id: &str) -> CacheKey {
+        CacheKey {
+            tenant: self.scope.tenant,
+            resource,
+            id: Arc::from(id),
+        }
+    }
+
+    /// Loads one key through the cache: a hit answers at once (unless the request bypasses
+    /// the cache, or the key needs a complete record and the cached one is partial);
+    /// a miss fetches once for all concurrent callers.
+    async fn load_key<K: RecordKey>(&self, key: &K) -> Loaded<K::Record> {
+        let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
+        let must_refresh = self.scope.bypass_cache
+            || (key.needs_complete()
+                && matches!(self.cache.get::<Record<K::Record>>(&cache_key).await, Some(Some(ref hit)) if !hit.complete));
+        let fetch = async {
+            let fetched = key.fetch(self).await?;
+            Ok(fetched.map(Record::complete))
+        };
+        if must_refresh {
+            let fresh: Loaded<K::Record> = fetch.await;
+            if let Ok(value) = &fresh {
+                self.cache.insert(cache_key, K::KIND, value.clone()).await;
+            }
+            return fresh;
+        }
+        self.cache.get_or_fetch(cache_key, K::KIND, fetch).await
+    }
+
+    /// Loads through the cache a value that is not a [`RecordKey`] (list-built indexes).
+    pub(crate) async fn cached<T, F, Fut>(
+        &self,
+        resource: Resource,
+        id: &str,
+        kind: EntryKind,
+        fetch: F,
+    ) -> Result<Option<Arc<T>>, BlockError>
+    where
+        T: Serialize + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Arc<T>>, BlockError>>,
+    {
+        let key = self.cache_key(resource, id);
+        if self.scope.bypass_cache {
+            let fresh = fetch().await;
+            if let Ok(value) = &fresh {
+                self.cache.insert(key, kind, value.clone()).await;
+            }
+            return fresh;
+        }
+        self.cache.get_or_fetch(key, kind, fetch()).await
+    }
+
+    /// Primes the shared cache with records that arrived in a list.
+    pub async fn prime<K: RecordKey>(&self, records: impl IntoIterator<Item = (K, Arc<Record<K::Record>>)>) {
+        for (key, record) in records {
+            let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
+            self.cache.insert(cache_key, K::KIND, Some(record)).await;
+        }
+    }
+}
+
+/// A key type the loader can fetch: which cached resource it is, and how one is fetched.
+pub trait RecordKey: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
+    /// The wire record loaded for the key.
+    type Record: Serialize + Send + Sync + 'static;
+    /// The cached resource.
+    const RESOURCE: Resource;
+    /// Detail record or list page (decides the TTL).
+    const KIND: EntryKind = EntryKind::Detail;
+
+    /// The id part of the cache key.
+    fn cache_id(&self) -> String;
+
+    /// Whether a partial record (from a list) is not good enough for this key.
+    fn needs_complete(&self) -> bool {
+        false
+    }
+
+    /// Fetches the record from its block; `Ok(None)` for a 404.
+    fn fetch(&self, loader: &BlockLoader) -> impl Future<Output = Result<Option<Self::Record>, BlockError>> + Send;
+}
+
+impl<K: RecordKey> Loader<K> for BlockLoader {
+    type Value = Loaded<K::Record>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
+        let loads = keys.iter().map(|key| async move {
+            // A panic while loading one key becomes that key's error: the DataLoader would
+            // otherwise drop every waiting caller's channel and panic them all.
+            let outcome = AssertUnwindSafe(self.load_key(key))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(resource = ?K::RESOURCE, "loader panicked");
+                    Err(BlockError::Internal {
+                        block: K::RESOURCE.block(),
+                    })
+                });
+            (key.clone(), outcome)
+        });
+        Ok(futures::future::join_all(loads).await.into_iter().collect())
+    }
+}
+
+/// Loads one key through the request's DataLoader, flattening its infallible layer.
+pub async fn load_one<K: RecordKey>(loaders: &Loaders, key: K) -> Loaded<K::Record>
+where
+    BlockLoader: Loader<K, Value = Loaded<K::Record>, Error = Infallible>,
+{
+    match loaders.load_one(key).await {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => Ok(None),
+        Err(never) => match never {},
+    }
+}
+
+/// Feeds list items into the request's DataLoader and the shared cache, so later reads of
+/// the same ids in this query and the next ones cost no request.
+pub async fn prime<K: RecordKey>(loaders: &Loaders, records: Vec<(K, Arc<Record<K::Record>>)>)
+where
+    BlockLoader: Loader<K, Value = Loaded<K::Record>, Error = Infallible>,
+{
+    loaders.loader().prime(records.iter().cloned()).await;
+    loaders
+        .feed_many(records.into_iter().map(|(key, record)| (key, Ok(Some(record)))))
+        .await;
+}
+
+/// The block of a resource (for errors raised before any request).
+pub fn block_of(resource: Resource) -> BlockName {
+    resource.block()
+}

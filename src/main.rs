@@ -1,0 +1,107 @@
+//! The `blocks-gateway` command: serve (default), print the schema.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use blocks_gateway::{
+    cache::CacheSettings,
+    config::Settings,
+    gateway::Gateway,
+    sandbox::{Sandbox, SandboxOptions},
+    schema, server,
+};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// One GraphQL endpoint over the Sales, Search, Assets, B2B and CRM blocks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML file with settings (the environment overrides it).
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway (the default). With no block configured, serves the sandbox.
+    Serve,
+    /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
+    Schema,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Schema => {
+            print!("{}", schema::sdl());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            init_tracing();
+            match serve(cli.config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("blocks-gateway: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,blocks_gateway=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut settings = Settings::load(config.as_deref())?;
+    // Kept alive for as long as the gateway serves.
+    let _sandbox = if settings.sandbox {
+        let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+        settings.use_sandbox(&sandbox)?;
+        Some(sandbox)
+    } else {
+        None
+    };
+    let gateway = Gateway::new(&settings, CacheSettings::default())?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {} (GATEWAY_LISTEN): {error}", settings.listen))?;
+    let address = listener.local_addr()?;
+    if settings.sandbox {
+        tracing::warn!("sandbox mode: emulated blocks with demo data, callers are not authenticated");
+        println!("blocks-gateway (sandbox) ready: playground http://{address}/  endpoint http://{address}/graphql");
+    } else {
+        let blocks: Vec<&str> = settings.blocks.iter().map(|b| b.block.label()).collect();
+        tracing::info!(%address, ?blocks, "blocks-gateway serving");
+        println!("blocks-gateway ready: playground http://{address}/  endpoint http://{address}/graphql");
+    }
+    server::serve(listener, gateway, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

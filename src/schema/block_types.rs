@@ -1,0 +1,438 @@
+//! The block sub-objects of an identity (`SalesUser`, `SearchIdentity`, `AssetsUser`,
+//! `B2BUser`, ...): each block's own fields in camelCase. Fields a block did not send are
+//! null; nothing is invented. B2B `password` and `shop_token` are never exposed.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{errors::IntoGraphql, loaders};
+use crate::{
+    blocks::{assets, b2b, sales, search},
+    cache::Record,
+    loaders::{AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserOwnershipKey, SalesUserKey, load_one},
+};
+
+/// A user in the Sales block.
+pub struct SalesUser {
+    record: Arc<Record<sales::SalesUser>>,
+}
+
+impl SalesUser {
+    /// Wraps a loaded record.
+    pub fn new(record: Arc<Record<sales::SalesUser>>) -> Self {
+        Self { record }
+    }
+
+    /// A field of the record; when the record came from a list page without that field,
+    /// the detail answer is loaded (list items of Sales lack `phone` and `orders_count`).
+    async fn field<T>(&self, ctx: &Context<'_>, pick: impl Fn(&sales::SalesUser) -> Option<T>) -> Result<Option<T>> {
+        if let Some(value) = pick(&self.record.data) {
+            return Ok(Some(value));
+        }
+        if self.record.complete {
+            return Ok(None);
+        }
+        let Some(id) = self.record.data.unique_id.clone() else {
+            return Ok(None);
+        };
+        let detail = load_one(loaders(ctx)?, SalesUserKey { id, complete: true })
+            .await
+            .gql()?;
+        Ok(detail.and_then(|record| pick(&record.data)))
+    }
+}
+
+/// A user in the Sales block.
+#[Object]
+impl SalesUser {
+    /// The identity's shared unique id.
+    async fn unique_id(&self) -> Option<&str> {
+        self.record.data.unique_id.as_deref()
+    }
+    /// Email address.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.email.clone()).await
+    }
+    /// First name.
+    async fn first_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.first_name.clone()).await
+    }
+    /// Last name.
+    async fn last_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.last_name.clone()).await
+    }
+    /// Display name.
+    async fn display_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.display_name.clone()).await
+    }
+    /// Phone number.
+    async fn phone(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.phone.clone()).await
+    }
+    /// Account status (`active`, `inactive`).
+    async fn status(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.field(ctx, |u| u.status.clone()).await
+    }
+    /// Number of orders.
+    async fn orders_count(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
+        self.field(ctx, |u| u.orders_count).await
+    }
+    /// When the user was created.
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        self.field(ctx, |u| u.created_at).await
+    }
+    /// When the user was last updated.
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        self.field(ctx, |u| u.updated_at).await
+    }
+}
+
+/// A customer profile in the Sales block.
+#[derive(SimpleObject)]
+pub struct SalesCustomer {
+    /// The identity's shared unique id.
+    pub unique_id: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Company name.
+    pub company_name: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Status (`active`, `inactive`).
+    pub status: Option<String>,
+    /// Number of orders.
+    pub orders_count: Option<i64>,
+    /// Total amount spent.
+    pub total_spent: Option<f64>,
+    /// When the customer was created.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&sales::SalesCustomer> for SalesCustomer {
+    fn from(c: &sales::SalesCustomer) -> Self {
+        Self {
+            unique_id: c.unique_id.clone(),
+            email: c.email.clone(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            company_name: c.company_name.clone(),
+            phone: c.phone.clone(),
+            status: c.status.clone(),
+            orders_count: c.orders_count,
+            total_spent: c.total_spent,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// An entity (organization) in the Sales block.
+#[derive(SimpleObject)]
+pub struct SalesEntity {
+    /// Unique id (the CRM organization id for organizations registered through the gateway).
+    pub unique_id: Option<String>,
+    /// Entity name.
+    pub name: Option<String>,
+    /// Type classification.
+    pub entity_type: Option<String>,
+    /// Entity email.
+    pub email: Option<String>,
+    /// Status (`active`, `inactive`).
+    pub status: Option<String>,
+    /// When the entity was created.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&sales::SalesEntity> for SalesEntity {
+    fn from(e: &sales::SalesEntity) -> Self {
+        Self {
+            unique_id: e.unique_id.clone(),
+            name: e.name.clone(),
+            entity_type: e.entity_type.clone(),
+            email: e.email.clone(),
+            status: e.status.clone(),
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// An identity in the Search block.
+#[derive(SimpleObject)]
+pub struct SearchIdentity {
+    /// The identity's shared unique id.
+    pub unique_id: Option<String>,
+    /// The user's id at the auth provider.
+    pub user_unique_id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// Role id (1 admin, 2 manager, 4 user).
+    pub role_id: Option<i64>,
+    /// Role name.
+    pub role_name: Option<String>,
+    /// Account status.
+    pub status: Option<String>,
+    /// Whether the user is enabled.
+    pub enabled: Option<bool>,
+    /// When the identity was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the identity was last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<&search::SearchIdentity> for SearchIdentity {
+    fn from(s: &search::SearchIdentity) -> Self {
+        Self {
+            unique_id: s.unique_id.clone(),
+            user_unique_id: s.user_unique_id.clone(),
+            name: s.name.clone(),
+            email: s.email.clone(),
+            phone: s.phone.clone(),
+            avatar_url: s.avatar_url.clone(),
+            role_id: s.role_id,
+            role_name: s.role_name.clone(),
+            status: s.status.clone(),
+            enabled: s.enabled,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// A user in the Assets block, with their assets, entities and ownership records.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct AssetsUser {
+    /// The identity's shared unique id.
+    pub unique_id: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Username.
+    pub username: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// Number of assigned assets.
+    pub assets_count: Option<i64>,
+    /// Number of entities.
+    pub entities_count: Option<i64>,
+    /// When the user was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the user was last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    id: String,
+}
+
+impl AssetsUser {
+    /// Builds the object for the Assets user `id`.
+    pub fn new(id: String, u: &assets::AssetsUser) -> Self {
+        Self {
+            unique_id: u.unique_id.clone(),
+            email: u.email.clone(),
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            avatar_url: u.avatar_url.clone(),
+            assets_count: u.assets_count,
+            entities_count: u.entities_count,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl AssetsUser {
+    /// Assets assigned to the user.
+    async fn assets(&self, ctx: &Context<'_>) -> Result<Vec<Asset>> {
+        let list = load_one(loaders(ctx)?, AssetsUserAssetsKey(self.id.clone()))
+            .await
+            .gql()?;
+        Ok(list
+            .map(|l| l.data.iter().map(Asset::from).collect())
+            .unwrap_or_default())
+    }
+    /// Digital entities associated with the user.
+    async fn entities(&self, ctx: &Context<'_>) -> Result<Vec<AssetsEntity>> {
+        let list = load_one(loaders(ctx)?, AssetsUserEntitiesKey(self.id.clone()))
+            .await
+            .gql()?;
+        Ok(list
+            .map(|l| l.data.iter().map(AssetsEntity::from).collect())
+            .unwrap_or_default())
+    }
+    /// Ownership records of the user.
+    async fn ownership(&self, ctx: &Context<'_>) -> Result<Vec<OwnershipRecord>> {
+        let list = load_one(loaders(ctx)?, AssetsUserOwnershipKey(self.id.clone()))
+            .await
+            .gql()?;
+        Ok(list
+            .map(|l| l.data.iter().map(OwnershipRecord::from).collect())
+            .unwrap_or_default())
+    }
+}
+
+/// An asset in the Assets block.
+#[derive(SimpleObject)]
+pub struct Asset {
+    /// Unique id.
+    pub unique_id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Status.
+    pub status: Option<String>,
+    /// When the asset was created.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&assets::Asset> for Asset {
+    fn from(a: &assets::Asset) -> Self {
+        Self {
+            unique_id: a.unique_id.clone(),
+            name: a.name.clone(),
+            serial_number: a.serial_number.clone(),
+            status: a.status.clone(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A digital entity in the Assets block.
+#[derive(SimpleObject)]
+pub struct AssetsEntity {
+    /// Unique id.
+    pub unique_id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Type classification.
+    pub entity_type: Option<String>,
+    /// Status.
+    pub status: Option<String>,
+    /// Access level.
+    pub access_level: Option<String>,
+    /// When the entity was created.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&assets::AssetsEntity> for AssetsEntity {
+    fn from(e: &assets::AssetsEntity) -> Self {
+        Self {
+            unique_id: e.unique_id.clone(),
+            name: e.name.clone(),
+            entity_type: e.entity_type.clone(),
+            status: e.status.clone(),
+            access_level: e.access_level.clone(),
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// An ownership record in the Assets block.
+#[derive(SimpleObject)]
+pub struct OwnershipRecord {
+    /// Unique id.
+    pub unique_id: Option<String>,
+    /// The asset's unique id.
+    pub asset_unique_id: Option<String>,
+    /// The asset's name.
+    pub asset_name: Option<String>,
+    /// `assigned`, `lent` or `transferred`.
+    pub ownership_type: Option<String>,
+    /// When the asset was assigned.
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl From<&assets::OwnershipRecord> for OwnershipRecord {
+    fn from(o: &assets::OwnershipRecord) -> Self {
+        Self {
+            unique_id: o.unique_id.clone(),
+            asset_unique_id: o.asset_unique_id.clone(),
+            asset_name: o.asset_name.clone(),
+            ownership_type: o.ownership_type.clone(),
+            assigned_at: o.assigned_at,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// A user of the B2B commerce block. Its password and shop token are never exposed.
+#[derive(SimpleObject)]
+#[graphql(name = "B2BUser")]
+pub struct B2bUser {
+    /// The B2B user id.
+    pub id: i64,
+    /// Email address.
+    pub email: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// The user's division (only `id` is known when the block sent a bare id).
+    pub division: Option<B2bDivision>,
+    /// Whether the user is active.
+    pub is_active: Option<bool>,
+    /// The user's id on the Commerce platform.
+    pub remote_id: Option<i64>,
+    /// When the user joined.
+    pub date_joined: Option<DateTime<Utc>>,
+    /// Last login.
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+/// A B2B division.
+#[derive(SimpleObject)]
+#[graphql(name = "B2BDivision")]
+pub struct B2bDivision {
+    /// Division id.
+    pub id: i64,
+    /// Division name.
+    pub name: Option<String>,
+    /// `main` or `sub`.
+    pub division_type: Option<String>,
+}
+
+impl From<&b2b::B2bUser> for B2bUser {
+    fn from(u: &b2b::B2bUser) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            phone_number: u.phone_number.clone(),
+            division: u.division.as_ref().map(|division| match division {
+                b2b::B2bDivisionRef::Full(d) => B2bDivision {
+                    id: d.id,
+                    name: d.name.clone(),
+                    division_type: d.division_type.clone(),
+                },
+                b2b::B2bDivisionRef::Id(id) => B2bDivision {
+                    id: *id,
+                    name: None,
+                    division_type: None,
+                },
+            }),
+            is_active: u.is_active,
+            remote_id: u.remote_id,
+            date_joined: u.date_joined,
+            last_login: u.last_login,
+        }
+    }
+}

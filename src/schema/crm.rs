@@ -1,0 +1,350 @@
+//! CRM types: `Person`, `Organization`, their filters and connections.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use super::{
+    block_types::SalesEntity,
+    errors::{IntoGraphql, SchemaError},
+    identity::Identity,
+    loaders,
+    pagination::{PagedConnection, Window, fetch_window, paged},
+};
+use crate::{
+    blocks::{BlockName, crm},
+    cache::Record,
+    loaders::{OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey, SalesEntityKey, load_one},
+};
+
+/// Where a person is in the sales lifecycle.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleStage {
+    /// A lead.
+    Lead,
+    /// A qualified lead.
+    Qualified,
+    /// An open opportunity.
+    Opportunity,
+    /// A customer.
+    Customer,
+    /// A former customer.
+    Churned,
+}
+
+impl LifecycleStage {
+    /// The CRM's wire value.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Lead => "lead",
+            Self::Qualified => "qualified",
+            Self::Opportunity => "opportunity",
+            Self::Customer => "customer",
+            Self::Churned => "churned",
+        }
+    }
+
+    fn from_wire(value: &str) -> Option<Self> {
+        [
+            Self::Lead,
+            Self::Qualified,
+            Self::Opportunity,
+            Self::Customer,
+            Self::Churned,
+        ]
+        .into_iter()
+        .find(|stage| stage.wire() == value)
+    }
+}
+
+/// Filters of the persons list.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct PersonFilter {
+    /// Only persons in this lifecycle stage.
+    pub lifecycle_stage: Option<LifecycleStage>,
+    /// Only persons owned by this platform user.
+    pub owner_id: Option<i64>,
+    /// Only persons of this organization (UUID).
+    pub organization_id: Option<ID>,
+    /// Only persons created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only persons created at or before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only persons whose metadata has this key.
+    pub metadata_has_key: Option<String>,
+}
+
+impl PersonFilter {
+    fn to_wire(&self) -> Result<crm::PersonFilter, SchemaError> {
+        let organization = match &self.organization_id {
+            Some(id) => Some(parse_uuid(id, "filter.organizationId")?),
+            None => None,
+        };
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        Ok(crm::PersonFilter {
+            lifecycle_stage: self.lifecycle_stage.map(|s| s.wire().to_owned()),
+            owner: self.owner_id,
+            organization,
+            created_at_gte: self.created_after.as_ref().map(time),
+            created_at_lte: self.created_before.as_ref().map(time),
+            metadata_has_key: self.metadata_has_key.clone(),
+        })
+    }
+}
+
+/// Filters of the organizations list.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct OrganizationFilter {
+    /// Only organizations whose name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// Only organizations owned by this platform user.
+    pub owner_id: Option<i64>,
+}
+
+/// Parses a CRM UUID argument into its canonical lower-case hyphenated form.
+pub fn parse_uuid(id: &str, argument: &str) -> Result<String, SchemaError> {
+    uuid::Uuid::parse_str(id.trim())
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| SchemaError::bad_input(format!("`{argument}` must be a UUID, got {id:?}")))
+}
+
+fn required<T>(value: Option<T>, field: &'static str) -> Result<T> {
+    value
+        .ok_or(SchemaError::MissingField {
+            block: BlockName::Crm,
+            field,
+        })
+        .gql()
+}
+
+fn json(value: &Option<Value>) -> Option<Json<Value>> {
+    value.clone().map(Json)
+}
+
+/// A person in the CRM.
+pub struct Person {
+    record: Arc<Record<crm::CrmPerson>>,
+}
+
+impl Person {
+    /// Wraps a loaded record.
+    pub fn new(record: Arc<Record<crm::CrmPerson>>) -> Self {
+        Self { record }
+    }
+
+    fn data(&self) -> &crm::CrmPerson {
+        &self.record.data
+    }
+}
+
+/// A person in the CRM.
+#[Object]
+impl Person {
+    /// The CRM person UUID.
+    async fn id(&self) -> ID {
+        ID(self.data().id.clone())
+    }
+    /// Display name.
+    async fn name(&self) -> Result<&str> {
+        required(self.data().name.as_deref(), "name")
+    }
+    /// Canonical email.
+    async fn primary_email(&self) -> Option<&str> {
+        self.data().primary_email.as_deref()
+    }
+    /// Additional email addresses, as the CRM keeps them.
+    async fn emails(&self) -> Option<Json<Value>> {
+        json(&self.data().emails)
+    }
+    /// Contact numbers, as the CRM keeps them.
+    async fn contact_numbers(&self) -> Option<Json<Value>> {
+        json(&self.data().contact_numbers)
+    }
+    /// Job title.
+    async fn job_title(&self) -> Option<&str> {
+        self.data().job_title.as_deref()
+    }
+    /// The person's organization.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let Some(id) = self.data().organization.clone() else {
+            return Ok(None);
+        };
+        let record = load_one(loaders(ctx)?, OrganizationKey(id)).await.gql()?;
+        Ok(record.map(Organization::new))
+    }
+    /// Platform user id of the account manager.
+    async fn owner_id(&self) -> Option<i64> {
+        self.data().owner
+    }
+    /// The platform user this person is bound to.
+    async fn platform_user_id(&self) -> Option<i64> {
+        self.data().platform_user
+    }
+    /// Lifecycle stage.
+    async fn lifecycle_stage(&self) -> Result<LifecycleStage> {
+        let wire = required(self.data().lifecycle_stage.as_deref(), "lifecycle_stage")?;
+        LifecycleStage::from_wire(wire)
+            .ok_or(SchemaError::UnknownValue {
+                block: BlockName::Crm,
+                field: "lifecycle_stage",
+            })
+            .gql()
+    }
+    /// External system id; the identity id for persons registered through the gateway.
+    async fn unique_id(&self) -> Option<&str> {
+        self.data().unique_id.as_deref()
+    }
+    /// False once linked to a platform user or merged into another person.
+    async fn active(&self) -> Result<bool> {
+        required(self.data().active, "active")
+    }
+    /// Free-form platform attributes.
+    async fn metadata(&self) -> Option<Json<Value>> {
+        json(&self.data().metadata)
+    }
+    /// When the person was created.
+    async fn created_at(&self) -> Result<DateTime<Utc>> {
+        required(self.data().created_at, "created_at")
+    }
+    /// When the person was last updated.
+    async fn updated_at(&self) -> Result<DateTime<Utc>> {
+        required(self.data().updated_at, "updated_at")
+    }
+    /// The identity this person belongs to, through the person's `unique_id`.
+    async fn identity(&self) -> Option<Identity> {
+        let unique_id = self.data().unique_id.as_deref()?.trim();
+        (!unique_id.is_empty()).then(|| Identity::new(unique_id))
+    }
+}
+
+/// An organization in the CRM.
+pub struct Organization {
+    record: Arc<Record<crm::CrmOrganization>>,
+}
+
+impl Organization {
+    /// Wraps a loaded record.
+    pub fn new(record: Arc<Record<crm::CrmOrganization>>) -> Self {
+        Self { record }
+    }
+
+    fn data(&self) -> &crm::CrmOrganization {
+        &self.record.data
+    }
+}
+
+/// An organization in the CRM.
+#[Object]
+impl Organization {
+    /// The CRM organization UUID.
+    async fn id(&self) -> ID {
+        ID(self.data().id.clone())
+    }
+    /// Display name, unique per platform.
+    async fn name(&self) -> Result<&str> {
+        required(self.data().name.as_deref(), "name")
+    }
+    /// Free-form address.
+    async fn address(&self) -> Option<Json<Value>> {
+        json(&self.data().address)
+    }
+    /// Platform user id of the account manager.
+    async fn owner_id(&self) -> Option<i64> {
+        self.data().owner
+    }
+    /// Free-form platform attributes.
+    async fn metadata(&self) -> Option<Json<Value>> {
+        json(&self.data().metadata)
+    }
+    /// When the organization was created.
+    async fn created_at(&self) -> Result<DateTime<Utc>> {
+        required(self.data().created_at, "created_at")
+    }
+    /// When the organization was last updated.
+    async fn updated_at(&self) -> Result<DateTime<Utc>> {
+        required(self.data().updated_at, "updated_at")
+    }
+    /// The organization's persons.
+    async fn persons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many persons to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return persons after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Only persons in this lifecycle stage.")] lifecycle_stage: Option<LifecycleStage>,
+    ) -> Result<PagedConnection<Person>> {
+        let filter = crm::PersonFilter {
+            organization: Some(self.data().id.clone()),
+            lifecycle_stage: lifecycle_stage.map(|s| s.wire().to_owned()),
+            ..crm::PersonFilter::default()
+        };
+        persons_connection(ctx, "organization-persons", filter, first, after).await
+    }
+    /// The Sales entity registered for this organization (its `unique_id` is this id).
+    async fn sales_entity(&self, ctx: &Context<'_>) -> Result<Option<SalesEntity>> {
+        let record = load_one(loaders(ctx)?, SalesEntityKey(self.data().id.clone()))
+            .await
+            .gql()?;
+        Ok(record.map(|r| SalesEntity::from(&r.data)))
+    }
+}
+
+/// A page of persons, priming the person loader with every item.
+pub async fn persons_connection(
+    ctx: &Context<'_>,
+    name: &'static str,
+    filter: crm::PersonFilter,
+    first: i32,
+    after: Option<String>,
+) -> Result<PagedConnection<Person>> {
+    let window = Window::parse(name, first, after.as_deref()).gql()?;
+    let fetched = fetch_window(
+        ctx,
+        window,
+        |page, page_size| PersonsPageKey {
+            filter: filter.clone(),
+            page,
+            page_size,
+        },
+        |person| PersonKey(person.id.clone()),
+    )
+    .await?;
+    Ok(paged(name, window, fetched, Person::new))
+}
+
+/// A page of organizations, priming the organization loader with every item.
+pub async fn organizations_connection(
+    ctx: &Context<'_>,
+    filter: crm::OrganizationFilter,
+    first: i32,
+    after: Option<String>,
+) -> Result<PagedConnection<Organization>> {
+    let window = Window::parse("organizations", first, after.as_deref()).gql()?;
+    let fetched = fetch_window(
+        ctx,
+        window,
+        |page, page_size| OrganizationsPageKey {
+            filter: filter.clone(),
+            page,
+            page_size,
+        },
+        |organization| OrganizationKey(organization.id.clone()),
+    )
+    .await?;
+    Ok(paged("organizations", window, fetched, Organization::new))
+}
+
+/// Person filter arguments in wire form.
+pub fn person_filter(filter: Option<PersonFilter>) -> Result<crm::PersonFilter> {
+    filter.unwrap_or_default().to_wire().gql()
+}
+
+/// Organization filter arguments in wire form.
+pub fn organization_filter(filter: Option<OrganizationFilter>) -> crm::OrganizationFilter {
+    let filter = filter.unwrap_or_default();
+    crm::OrganizationFilter {
+        name: filter.name,
+        owner: filter.owner_id,
+    }
+}

@@ -1,0 +1,137 @@
+//! The one place where errors become GraphQL errors with `extensions.code` (and, for
+//! upstream failures, `extensions.block` and `extensions.status`). Internal and upstream
+//! details go to the log, never to the caller.
+
+use async_graphql::{ErrorExtensions, ServerError};
+
+use crate::{
+    blocks::{BlockError, BlockName},
+    error::ErrorCode,
+};
+
+/// Errors of the schema layer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SchemaError {
+    /// The caller's input is wrong; nothing was sent upstream.
+    #[error("{message}")]
+    BadUserInput {
+        /// What is wrong, naming the argument.
+        message: String,
+    },
+    /// A block failed.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// A block answered without a field its contract requires.
+    #[error("the {block} block sent a record without `{field}`")]
+    MissingField {
+        /// The block.
+        block: BlockName,
+        /// The missing wire field.
+        field: &'static str,
+    },
+    /// A block sent a value outside its contract's set (an unknown enum value).
+    #[error("the {block} block sent an unknown `{field}` value")]
+    UnknownValue {
+        /// The block.
+        block: BlockName,
+        /// The wire field.
+        field: &'static str,
+    },
+    /// A bug in the gateway; details are logged.
+    #[error("internal error")]
+    Internal,
+}
+
+impl SchemaError {
+    /// A `BAD_USER_INPUT` error.
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            message: message.into(),
+        }
+    }
+
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::Block(error) => error.code(),
+            Self::MissingField { .. } | Self::UnknownValue { .. } => ErrorCode::UpstreamError,
+            Self::Internal => ErrorCode::InternalServerError,
+        }
+    }
+
+    fn block(&self) -> Option<BlockName> {
+        match self {
+            Self::Block(error) => Some(error.block()),
+            Self::MissingField { block, .. } | Self::UnknownValue { block, .. } => Some(*block),
+            _ => None,
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Self::Block(BlockError::Unreachable { block, reason }) => {
+                tracing::warn!(%block, reason, "block unreachable");
+            }
+            Self::Block(BlockError::Decode { block, reason }) => {
+                tracing::warn!(%block, reason, "block answer undecodable");
+            }
+            Self::Block(error @ BlockError::Status { status, .. }) if *status >= 500 => {
+                tracing::warn!(block = %error.block(), status, "block failed");
+            }
+            Self::MissingField { .. } | Self::UnknownValue { .. } => {
+                tracing::warn!(error = %self, "contract violation")
+            }
+            Self::Internal => tracing::error!("internal error reported to a caller"),
+            _ => {}
+        }
+    }
+}
+
+impl ErrorExtensions for SchemaError {
+    fn extend(&self) -> async_graphql::Error {
+        self.log();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
+            extensions.set("code", self.code().as_str());
+            if let Some(block) = self.block() {
+                extensions.set("block", block.label());
+            }
+            if let Self::Block(error) = self {
+                if let Some(status) = error.status() {
+                    extensions.set("status", status);
+                }
+                if let BlockError::Status {
+                    retry_after: Some(seconds),
+                    ..
+                } = error
+                {
+                    extensions.set("retryAfter", *seconds);
+                }
+            }
+        })
+    }
+}
+
+/// Converts layer results into GraphQL results through the one mapping above.
+pub trait IntoGraphql<T> {
+    /// The GraphQL result.
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> IntoGraphql<T> for Result<T, SchemaError> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|error| error.extend())
+    }
+}
+
+impl<T> IntoGraphql<T> for Result<T, BlockError> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|error| SchemaError::Block(error).extend())
+    }
+}
+
+/// Reports an error for a field while the field still answers (a value found in a later
+/// block when an earlier one failed).
+pub fn report(ctx: &async_graphql::Context<'_>, error: SchemaError) {
+    let server_error: ServerError = error.extend().into_server_error(ctx.item.pos);
+    ctx.add_error(ctx.set_error_path(server_error));
+}

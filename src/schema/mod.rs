@@ -1,0 +1,32 @@
+//! The GraphQL schema: types and resolvers only. Resolvers reach the blocks through the
+//! request's loaders (reads) or the block clients (writes); no HTTP details live here.
+
+pub mod block_types;
+pub mod crm;
+pub mod errors;
+pub mod identity;
+pub mod pagination;
+pub mod query;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+
+use crate::loaders::Loaders;
+use errors::{IntoGraphql, SchemaError};
+
+/// The gateway's schema type.
+pub type GatewaySchema = Schema<query::QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema. Per-request data (the loaders) is attached to each request.
+pub fn build() -> GatewaySchema {
+    Schema::build(query::QueryRoot, EmptyMutation, EmptySubscription).finish()
+}
+
+/// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build().sdl()
+}
+
+/// The request's loaders; every request built by the server carries them.
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data::<Loaders>().map_err(|_| SchemaError::Internal).gql()
+}

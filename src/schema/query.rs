@@ -1,0 +1,136 @@
+//! The query root.
+
+use async_graphql::{Context, ID, Object, Result};
+
+use super::{
+    block_types::B2bUser,
+    crm::{
+        Organization, OrganizationFilter, Person, PersonFilter, organization_filter, organizations_connection,
+        parse_uuid, person_filter, persons_connection,
+    },
+    errors::{IntoGraphql, SchemaError},
+    identity::Identity,
+    loaders,
+    pagination::{PagedConnection, Window, fetch_window, paged},
+};
+use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUserKey, SalesUsersPageKey, load_one};
+
+/// Longest identity id accepted (the CRM's `unique_id` holds at most 128 characters).
+const MAX_IDENTITY_ID_LEN: usize = 128;
+
+/// Read access to identities, persons, organizations and B2B users.
+pub struct QueryRoot;
+
+/// Read access to identities, persons, organizations and B2B users.
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// An identity by its shared 23blocks unique id; null when none of the blocks the
+    /// selection needs knows it.
+    async fn identity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The shared 23blocks unique id.")] id: ID,
+    ) -> Result<Option<Identity>> {
+        let id = identity_id(&id).gql()?;
+        let identity = Identity::new(id);
+        Ok(identity
+            .known_to_selected_blocks(ctx, loaders(ctx)?)
+            .await
+            .then_some(identity))
+    }
+
+    /// The identity directory: the Sales users list, in the block's order.
+    async fn identities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many identities to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return identities after this cursor.")] after: Option<String>,
+    ) -> Result<PagedConnection<Identity>> {
+        let window = Window::parse("identities", first, after.as_deref()).gql()?;
+        let fetched = fetch_window(
+            ctx,
+            window,
+            |page, records| SalesUsersPageKey { page, records },
+            |user| SalesUserKey {
+                id: user.unique_id.clone().unwrap_or_default(),
+                complete: false,
+            },
+        )
+        .await?;
+        Ok(paged("identities", window, fetched, |record| {
+            Identity::new(record.data.unique_id.clone().unwrap_or_default())
+        }))
+    }
+
+    /// A CRM person by UUID; null when the CRM does not know it.
+    async fn person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The CRM person UUID.")] id: ID,
+    ) -> Result<Option<Person>> {
+        let id = parse_uuid(&id, "id").gql()?;
+        let record = load_one(loaders(ctx)?, PersonKey(id)).await.gql()?;
+        Ok(record.map(Person::new))
+    }
+
+    /// CRM persons, optionally filtered.
+    async fn persons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many persons to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return persons after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Filters; all given ones must match.")] filter: Option<PersonFilter>,
+    ) -> Result<PagedConnection<Person>> {
+        persons_connection(ctx, "persons", person_filter(filter)?, first, after).await
+    }
+
+    /// A CRM organization by UUID; null when the CRM does not know it.
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The CRM organization UUID.")] id: ID,
+    ) -> Result<Option<Organization>> {
+        let id = parse_uuid(&id, "id").gql()?;
+        let record = load_one(loaders(ctx)?, OrganizationKey(id)).await.gql()?;
+        Ok(record.map(Organization::new))
+    }
+
+    /// CRM organizations, optionally filtered.
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many organizations to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return organizations after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Filters; all given ones must match.")] filter: Option<OrganizationFilter>,
+    ) -> Result<PagedConnection<Organization>> {
+        organizations_connection(ctx, organization_filter(filter), first, after).await
+    }
+
+    /// A B2B user by id; null when the B2B block does not know it.
+    #[graphql(name = "b2bUser")]
+    async fn b2b_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The B2B user id.")] id: i32,
+    ) -> Result<Option<B2bUser>> {
+        if id <= 0 {
+            return Err(SchemaError::bad_input(format!(
+                "`id` must be a positive integer, got {id}"
+            )))
+            .gql();
+        }
+        let record = load_one(loaders(ctx)?, B2bUserKey(i64::from(id))).await.gql()?;
+        Ok(record.map(|r| B2bUser::from(&r.data)))
+    }
+}
+
+/// Validates an identity id: non-blank, bounded, no control characters.
+pub fn identity_id(id: &str) -> Result<String, SchemaError> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > MAX_IDENTITY_ID_LEN || id.chars().any(char::is_control) {
+        return Err(SchemaError::bad_input(format!(
+            "`id` must be 1 to {MAX_IDENTITY_ID_LEN} characters without control characters"
+        )));
+    }
+    Ok(id.to_owned())
+}

@@ -1,0 +1,143 @@
+//! The shared harness: a gateway on an ephemeral loopback port in front of the sandbox
+//! blocks, with typed helpers for queries and for what the blocks saw.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use blocks_gateway::{
+    blocks::http::shared_client,
+    cache::CacheSettings,
+    config::Settings,
+    gateway::Gateway,
+    sandbox::{BlockServer, RecordedRequest, Sandbox, SandboxOptions},
+    server,
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// A running gateway and its sandbox.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub sandbox: Sandbox,
+    pub http: reqwest::Client,
+    #[allow(dead_code)]
+    pub gateway: Gateway,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// Sandbox size for tests: small enough to seed quickly, large enough for paging.
+pub const TEST_IDENTITIES: usize = 80;
+
+/// A gateway in front of a fresh sandbox with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, CacheSettings::default()).await
+}
+
+/// A gateway whose settings `tweak` may change after they point at the sandbox.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSettings) -> TestApp {
+    let sandbox = Sandbox::start(SandboxOptions {
+        identities: TEST_IDENTITIES,
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts");
+    let mut settings = Settings::sandbox_defaults();
+    settings.use_sandbox(&sandbox).expect("sandbox settings");
+    settings.http.max_retries = 0;
+    tweak(&mut settings);
+    let gateway = Gateway::new(&settings, cache).expect("gateway builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let served = gateway.clone();
+    tokio::spawn(async move {
+        let _ = server::serve(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    // Built with the gateway's constructor, which installs the TLS crypto provider.
+    let http = shared_client(std::time::Duration::from_secs(5)).expect("client");
+    TestApp {
+        address,
+        sandbox,
+        http,
+        gateway,
+        _shutdown: shutdown,
+    }
+}
+
+impl TestApp {
+    /// The GraphQL endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/graphql", self.address)
+    }
+
+    /// POSTs a query and returns the JSON body.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        self.post_json(json!({ "query": query, "variables": variables }))
+            .await
+            .1
+    }
+
+    /// POSTs a JSON body; returns the status and the JSON answer.
+    pub async fn post_json(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.endpoint())
+            .json(&body)
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Forgets every request the blocks saw so far.
+    pub fn clear_requests(&self) {
+        for server in self.sandbox.servers() {
+            server.control.clear_requests();
+        }
+    }
+
+    /// Requests each block saw, by block name.
+    pub fn requests(&self) -> HashMap<&'static str, Vec<RecordedRequest>> {
+        self.sandbox
+            .servers()
+            .into_iter()
+            .map(|s| (s.name, s.control.requests()))
+            .collect()
+    }
+
+    /// Total requests all blocks saw.
+    pub fn total_requests(&self) -> usize {
+        self.sandbox.servers().iter().map(|s| s.control.request_count()).sum()
+    }
+
+    /// Every block server.
+    pub fn block(&self, name: &str) -> &BlockServer {
+        self.sandbox
+            .servers()
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("known block")
+    }
+
+    /// Fails when any block saw the same method, path and query twice.
+    pub fn assert_no_duplicate_requests(&self) {
+        for (block, requests) in self.requests() {
+            let mut seen = HashMap::new();
+            for request in requests {
+                let key = (request.method.clone(), request.path.clone(), request.query.clone());
+                *seen.entry(key).or_insert(0) += 1;
+            }
+            let duplicates: Vec<_> = seen.into_iter().filter(|(_, n)| *n > 1).collect();
+            assert!(duplicates.is_empty(), "{block} saw duplicate requests: {duplicates:?}");
+        }
+    }
+}
+
+/// The first error's `extensions`, or panics with the body.
+pub fn first_error_extensions(body: &Value) -> &Value {
+    body.pointer("/errors/0/extensions")
+        .unwrap_or_else(|| panic!("expected an error: {body}"))
+}

@@ -1,0 +1,8 @@
+//! Integration tests over real HTTP: a real GraphQL request in, real REST requests out to
+//! the sandbox blocks on loopback.
+
+mod helpers;
+mod http;
+mod partial_failures;
+mod reads;
+mod schema_file;
