@@ -14,9 +14,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::blocks::{
-    BlockName,
-    http::{BlockAuth, HttpPolicy},
+use crate::{
+    blocks::{
+        BlockName,
+        http::{BlockAuth, HttpPolicy},
+    },
+    cache::CacheSettings,
 };
 
 /// Why the configuration cannot be used.
@@ -60,6 +63,10 @@ struct RawSettings {
     upstream_timeout_ms: Option<u64>,
     upstream_retries: Option<usize>,
     upstream_concurrency: Option<usize>,
+    cache_max_bytes: Option<u64>,
+    cache_detail_ttl_ms: Option<u64>,
+    cache_list_ttl_ms: Option<u64>,
+    cache_not_found_ttl_ms: Option<u64>,
 }
 
 /// Every variable the gateway reads (the environment layer takes only these).
@@ -85,6 +92,10 @@ const KEYS: &[&str] = &[
     "UPSTREAM_TIMEOUT_MS",
     "UPSTREAM_RETRIES",
     "UPSTREAM_CONCURRENCY",
+    "CACHE_MAX_BYTES",
+    "CACHE_DETAIL_TTL_MS",
+    "CACHE_LIST_TTL_MS",
+    "CACHE_NOT_FOUND_TTL_MS",
 ];
 
 /// Where and how to reach one block.
@@ -121,6 +132,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Timeouts, retries and concurrency per upstream request.
     pub http: HttpPolicy,
+    /// Size bound and TTLs of the response cache.
+    pub cache: CacheSettings,
 }
 
 impl Settings {
@@ -132,6 +145,7 @@ impl Settings {
             blocks: Vec::new(),
             connect_timeout: Duration::from_secs(2),
             http: HttpPolicy::default(),
+            cache: CacheSettings::default(),
         }
     }
 
@@ -174,6 +188,7 @@ impl Settings {
         if let Some(concurrency) = raw.upstream_concurrency {
             settings.http.max_concurrency = concurrency.max(1);
         }
+        apply_cache_settings(&raw, &mut settings.cache);
         settings.blocks = configured_blocks(&raw)?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
         Ok(settings)
@@ -226,6 +241,23 @@ impl Settings {
         ];
         self.sandbox = true;
         Ok(())
+    }
+}
+
+/// Cache overrides; a TTL of 0 turns caching of that kind off, a bound of 0 keeps nothing.
+fn apply_cache_settings(raw: &RawSettings, cache: &mut CacheSettings) {
+    if let Some(bytes) = raw.cache_max_bytes {
+        cache.max_bytes = bytes;
+    }
+    let ttls = [
+        (raw.cache_detail_ttl_ms, &mut cache.detail_ttl),
+        (raw.cache_list_ttl_ms, &mut cache.list_ttl),
+        (raw.cache_not_found_ttl_ms, &mut cache.not_found_ttl),
+    ];
+    for (ms, ttl) in ttls {
+        if let Some(ms) = ms {
+            *ttl = Duration::from_millis(ms);
+        }
     }
 }
 
@@ -397,6 +429,21 @@ mod tests {
                 .to_string()
                 .contains("GATEWAY_LISTEN")
         );
+    }
+
+    #[test]
+    fn cache_bound_and_ttls_come_from_the_settings() {
+        let raw = RawSettings {
+            cache_max_bytes: Some(1_000_000),
+            cache_detail_ttl_ms: Some(250),
+            cache_list_ttl_ms: Some(0),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).expect("valid");
+        assert_eq!(settings.cache.max_bytes, 1_000_000);
+        assert_eq!(settings.cache.detail_ttl, Duration::from_millis(250));
+        assert_eq!(settings.cache.list_ttl, Duration::ZERO);
+        assert_eq!(settings.cache.not_found_ttl, CacheSettings::default().not_found_ttl);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use blocks_gateway::{
-    cache::CacheSettings,
     config::Settings,
     gateway::Gateway,
     sandbox::{Sandbox, SandboxOptions},
@@ -67,7 +66,7 @@ async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>
     } else {
         None
     };
-    let gateway = Gateway::new(&settings, CacheSettings::default())?;
+    let gateway = Gateway::new(&settings, settings.cache.clone())?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|error| format!("cannot listen on {} (GATEWAY_LISTEN): {error}", settings.listen))?;
