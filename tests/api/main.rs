@@ -1,6 +1,7 @@
 //! Integration tests over real HTTP: a real GraphQL request in, real REST requests out to
 //! the sandbox blocks on loopback.
 
+mod cache;
 mod contract_fixtures;
 mod helpers;
 mod http;
