@@ -4,6 +4,7 @@
 //! kept apart (found, 404, or that key's error), and answers shared across requests
 //! through the [`ResponseCache`].
 
+mod invalidate;
 mod keys;
 
 use std::{collections::HashMap, convert::Infallible, future::Future, panic::AssertUnwindSafe, sync::Arc};
@@ -12,6 +13,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures::FutureExt;
 use serde::Serialize;
 
+pub use invalidate::{Touched, forget};
 pub use keys::*;
 
 use crate::{

@@ -5,20 +5,21 @@ pub mod block_types;
 pub mod crm;
 pub mod errors;
 pub mod identity;
+pub mod mutation;
 pub mod pagination;
 pub mod query;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema};
 
 use crate::loaders::Loaders;
 use errors::{IntoGraphql, SchemaError};
 
 /// The gateway's schema type.
-pub type GatewaySchema = Schema<query::QueryRoot, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
 /// Builds the schema. Per-request data (the loaders) is attached to each request.
 pub fn build() -> GatewaySchema {
-    Schema::build(query::QueryRoot, EmptyMutation, EmptySubscription).finish()
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish()
 }
 
 /// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.

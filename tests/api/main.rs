@@ -5,6 +5,8 @@ mod cache;
 mod contract_fixtures;
 mod helpers;
 mod http;
+mod log_capture;
+mod mutations;
 mod partial_failures;
 mod reads;
 mod schema_file;

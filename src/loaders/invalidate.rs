@@ -1,0 +1,110 @@
+//! Forgetting what a write touched, before the write's answer is sent: the shared cache
+//! (every tenant, and every cached page of the affected lists) and this request's
+//! DataLoader memo.
+
+use super::{
+    AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserKey, AssetsUserOwnershipKey, B2bEmailKey, B2bUserKey,
+    Loaders, OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey, SalesCustomerKey, SalesEntityKey,
+    SalesUserKey, SalesUsersPageKey, SearchIdentityKey,
+};
+use crate::cache::Resource;
+
+/// A record a write changed.
+#[derive(Debug, Clone)]
+pub enum Touched {
+    /// An identity in the 23blocks blocks (Sales user and customer, Search, Assets).
+    Identity {
+        /// The shared unique id.
+        id: String,
+    },
+    /// A B2B user, and the email lookups that may have matched it.
+    B2bUser {
+        /// The B2B id, when known.
+        id: Option<i64>,
+        /// The user's email, when known.
+        email: Option<String>,
+    },
+    /// A CRM person.
+    Person {
+        /// The person UUID.
+        id: String,
+    },
+    /// Every cached persons list (a person was created whose id is not known).
+    PersonsLists,
+    /// Every cached person and persons list (an organization was deleted: the CRM cleared
+    /// the organization of each of its persons).
+    AllPersons,
+    /// A CRM organization (and the persons lists, whose items name it).
+    Organization {
+        /// The organization UUID.
+        id: String,
+    },
+    /// A Sales entity (the whole entity index is rebuilt on the next read).
+    SalesEntity,
+}
+
+/// Forgets every cached answer `touched` may have changed.
+pub fn forget(loaders: &Loaders, touched: &Touched) {
+    let cache = loaders.loader().cache();
+    match touched {
+        Touched::Identity { id } => {
+            for resource in [
+                Resource::SalesUser,
+                Resource::SalesCustomer,
+                Resource::SearchIdentity,
+                Resource::AssetsUser,
+                Resource::AssetsUserAssets,
+                Resource::AssetsUserEntities,
+                Resource::AssetsUserOwnership,
+            ] {
+                cache.invalidate_record(resource, id, &[Resource::SalesUsersPage]);
+            }
+            loaders.clear::<SalesUserKey>();
+            loaders.clear::<SalesUsersPageKey>();
+            loaders.clear::<SalesCustomerKey>();
+            loaders.clear::<SearchIdentityKey>();
+            loaders.clear::<AssetsUserKey>();
+            loaders.clear::<AssetsUserAssetsKey>();
+            loaders.clear::<AssetsUserEntitiesKey>();
+            loaders.clear::<AssetsUserOwnershipKey>();
+        }
+        Touched::B2bUser { id, email } => {
+            if let Some(id) = id {
+                cache.invalidate_record(Resource::B2bUser, &id.to_string(), &[]);
+            }
+            if let Some(email) = email {
+                cache.invalidate_record(Resource::B2bUserByEmail, &email.trim().to_lowercase(), &[]);
+            }
+            loaders.clear::<B2bUserKey>();
+            loaders.clear::<B2bEmailKey>();
+        }
+        Touched::Person { id } => {
+            cache.invalidate_record(Resource::CrmPerson, id, &[Resource::CrmPersonsPage]);
+            loaders.clear::<PersonKey>();
+            loaders.clear::<PersonsPageKey>();
+        }
+        Touched::PersonsLists => {
+            cache.invalidate_record(Resource::CrmPersonsPage, "", &[Resource::CrmPersonsPage]);
+            loaders.clear::<PersonsPageKey>();
+        }
+        Touched::AllPersons => {
+            cache.invalidate_record(Resource::CrmPerson, "", &[Resource::CrmPerson, Resource::CrmPersonsPage]);
+            loaders.clear::<PersonKey>();
+            loaders.clear::<PersonsPageKey>();
+        }
+        Touched::Organization { id } => {
+            cache.invalidate_record(
+                Resource::CrmOrganization,
+                id,
+                &[Resource::CrmOrganizationsPage, Resource::CrmPersonsPage],
+            );
+            loaders.clear::<OrganizationKey>();
+            loaders.clear::<OrganizationsPageKey>();
+            loaders.clear::<PersonsPageKey>();
+        }
+        Touched::SalesEntity => {
+            cache.invalidate_record(Resource::SalesEntities, "all", &[Resource::SalesEntities]);
+            loaders.clear::<SalesEntityKey>();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The mutation root. Each family of writes lives in its own module; every write checks its
+//! input before any upstream call, reports expected failures as `userErrors`, and forgets
+//! what it touched from the cache before answering.
+
+pub mod identities;
+pub mod organizations;
+pub mod outcome;
+pub mod persons;
+pub mod register;
+pub mod validate;
+
+use async_graphql::{Context, ID, Object, Result};
+
+use identities::{SetB2bUserActivePayload, UpdateIdentityInput, UpdateIdentityPayload};
+use organizations::{CreateOrganizationInput, OrganizationPayload, UpdateOrganizationInput};
+use persons::{
+    CreatePersonInput, DeletePayload, InvitePersonInput, InvitePersonPayload, LinkPersonToUserInput,
+    LinkPersonToUserPayload, MergePersonsInput, MergePersonsPayload, PersonPayload, UpdatePersonInput,
+};
+use register::{RegisterIdentityInput, RegisterIdentityPayload, RegisterOrganizationInput, RegisterOrganizationPayload};
+
+/// Writes across the blocks.
+pub struct MutationRoot;
+
+/// Register, invite, link and merge across the blocks, plus the plain updates they offer.
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Registers an identity in the chosen blocks concurrently and reports each block's
+    /// outcome. Retrying with the same `uniqueId` completes only what failed.
+    async fn register_identity(&self, ctx: &Context<'_>, input: RegisterIdentityInput) -> Result<RegisterIdentityPayload> {
+        register::register_identity(ctx, input).await
+    }
+
+    /// Creates a CRM organization, then a Sales entity with the organization's id.
+    async fn register_organization(&self, ctx: &Context<'_>, input: RegisterOrganizationInput) -> Result<RegisterOrganizationPayload> {
+        register::register_organization(ctx, input).await
+    }
+
+    /// Invites a CRM person to the platform (an existing active invitation is reported as
+    /// `conflict`).
+    async fn invite_person(&self, ctx: &Context<'_>, input: InvitePersonInput) -> Result<InvitePersonPayload> {
+        persons::invite_person(ctx, input).await
+    }
+
+    /// Binds a CRM person to an existing platform user; idempotent. A person bound to
+    /// another user is reported as `ALREADY_LINKED_TO_OTHER_USER`.
+    async fn link_person_to_user(&self, ctx: &Context<'_>, input: LinkPersonToUserInput) -> Result<LinkPersonToUserPayload> {
+        persons::link_person_to_user(ctx, input).await
+    }
+
+    /// Merges duplicate persons into a primary; returns the primary read fresh.
+    async fn merge_persons(&self, ctx: &Context<'_>, input: MergePersonsInput) -> Result<MergePersonsPayload> {
+        persons::merge_persons(ctx, input).await
+    }
+
+    /// Updates an identity in every 23blocks block that knows it.
+    async fn update_identity(&self, ctx: &Context<'_>, input: UpdateIdentityInput) -> Result<UpdateIdentityPayload> {
+        identities::update_identity(ctx, input).await
+    }
+
+    /// Creates a CRM person.
+    async fn create_person(&self, ctx: &Context<'_>, input: CreatePersonInput) -> Result<PersonPayload> {
+        persons::create_person(ctx, input).await
+    }
+
+    /// Updates a CRM person; only the fields given are sent.
+    async fn update_person(&self, ctx: &Context<'_>, input: UpdatePersonInput) -> Result<PersonPayload> {
+        persons::update_person(ctx, input).await
+    }
+
+    /// Deletes a CRM person.
+    async fn delete_person(&self, ctx: &Context<'_>, #[graphql(desc = "The person UUID.")] id: ID) -> Result<DeletePayload> {
+        persons::delete_person(ctx, id).await
+    }
+
+    /// Creates a CRM organization (without a Sales entity; see `registerOrganization`).
+    async fn create_organization(&self, ctx: &Context<'_>, input: CreateOrganizationInput) -> Result<OrganizationPayload> {
+        organizations::create_organization(ctx, input).await
+    }
+
+    /// Updates a CRM organization; only the fields given are sent.
+    async fn update_organization(&self, ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<OrganizationPayload> {
+        organizations::update_organization(ctx, input).await
+    }
+
+    /// Deletes a CRM organization; its persons are kept without an organization.
+    async fn delete_organization(&self, ctx: &Context<'_>, #[graphql(desc = "The organization UUID.")] id: ID) -> Result<DeletePayload> {
+        organizations::delete_organization(ctx, id).await
+    }
+
+    /// Activates or deactivates a B2B user.
+    #[graphql(name = "setB2BUserActive")]
+    async fn set_b2b_user_active(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The B2B user id.")] id: i64,
+        #[graphql(desc = "True to activate, false to deactivate.")] active: bool,
+    ) -> Result<SetB2bUserActivePayload> {
+        identities::set_b2b_user_active(ctx, id, active).await
+    }
+}
