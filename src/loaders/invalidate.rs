@@ -88,7 +88,11 @@ pub fn forget(loaders: &Loaders, touched: &Touched) {
             loaders.clear::<PersonsPageKey>();
         }
         Touched::AllPersons => {
-            cache.invalidate_record(Resource::CrmPerson, "", &[Resource::CrmPerson, Resource::CrmPersonsPage]);
+            cache.invalidate_record(
+                Resource::CrmPerson,
+                "",
+                &[Resource::CrmPerson, Resource::CrmPersonsPage],
+            );
             loaders.clear::<PersonKey>();
             loaders.clear::<PersonsPageKey>();
         }

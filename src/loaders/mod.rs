@@ -6,6 +6,8 @@
 
 mod invalidate;
 mod keys;
+#[cfg(test)]
+mod tests;
 
 use std::{collections::HashMap, convert::Infallible, future::Future, panic::AssertUnwindSafe, sync::Arc};
 

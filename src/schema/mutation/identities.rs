@@ -10,10 +10,7 @@ use super::{
 };
 use crate::{
     blocks::{
-        BlockClients, BlockError,
-        assets::AssetsUserFields,
-        sales::SalesUserFields,
-        search::SearchIdentityFields,
+        BlockClients, BlockError, assets::AssetsUserFields, sales::SalesUserFields, search::SearchIdentityFields,
     },
     loaders::{AssetsUserKey, SalesUserKey, SearchIdentityKey, Touched, forget, load_one},
     schema::{
@@ -64,20 +61,33 @@ pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> R
         checks.email(&["input", "email"], email);
     }
     let Some(id) = id.filter(|_| checks.passed()) else {
-        return Ok(UpdateIdentityPayload { user_errors: checks.into_errors(), ..UpdateIdentityPayload::default() });
+        return Ok(UpdateIdentityPayload {
+            user_errors: checks.into_errors(),
+            ..UpdateIdentityPayload::default()
+        });
     };
     let loaders = loaders(ctx)?;
     // Which blocks know the identity (through the loaders: a query before this mutation in
     // the same request may have loaded them already).
     let (sales, search, assets) = futures::join!(
-        load_one(loaders, SalesUserKey { id: id.clone(), complete: false }),
+        load_one(
+            loaders,
+            SalesUserKey {
+                id: id.clone(),
+                complete: false
+            }
+        ),
         load_one(loaders, SearchIdentityKey(id.clone())),
         load_one(loaders, AssetsUserKey(id.clone())),
     );
     let clients = loaders.loader().clients();
     let mut updates = Vec::new();
     let mut outcomes = Vec::new();
-    for (block, known) in [(Block::Sales, sales.map(|r| r.is_some())), (Block::Search, search.map(|r| r.is_some())), (Block::Assets, assets.map(|r| r.is_some()))] {
+    for (block, known) in [
+        (Block::Sales, sales.map(|r| r.is_some())),
+        (Block::Search, search.map(|r| r.is_some())),
+        (Block::Assets, assets.map(|r| r.is_some())),
+    ] {
         match known {
             Ok(true) if has_fields_for(block, &input) => updates.push(block),
             Ok(_) => {}
@@ -85,8 +95,15 @@ pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> R
         }
     }
     if updates.is_empty() && outcomes.is_empty() {
-        let error = UserError::new(&["input", "id"], "NOT_FOUND", "no block that keeps these fields knows this identity");
-        return Ok(UpdateIdentityPayload { user_errors: vec![error], ..UpdateIdentityPayload::default() });
+        let error = UserError::new(
+            &["input", "id"],
+            "NOT_FOUND",
+            "no block that keeps these fields knows this identity",
+        );
+        return Ok(UpdateIdentityPayload {
+            user_errors: vec![error],
+            ..UpdateIdentityPayload::default()
+        });
     }
     let results = join_all(updates.iter().map(|block| update_in(clients, &id, &input, *block))).await;
     for (block, result) in updates.into_iter().zip(results) {
@@ -96,20 +113,41 @@ pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> R
         });
     }
     forget(loaders, &Touched::Identity { id: id.clone() });
-    Ok(UpdateIdentityPayload { identity: Some(Identity::new(id)), outcomes, user_errors: Vec::new() })
+    Ok(UpdateIdentityPayload {
+        identity: Some(Identity::new(id)),
+        outcomes,
+        user_errors: Vec::new(),
+    })
 }
 
 fn has_fields_for(block: Block, input: &UpdateIdentityInput) -> bool {
     let given = |value: &Option<String>| value.is_some();
     match block {
-        Block::Sales => [&input.email, &input.first_name, &input.last_name, &input.display_name, &input.phone].into_iter().any(given),
-        Block::Search => [&input.email, &input.display_name, &input.phone, &input.avatar_url].into_iter().any(given),
-        Block::Assets => [&input.email, &input.username, &input.display_name, &input.avatar_url].into_iter().any(given),
+        Block::Sales => [
+            &input.email,
+            &input.first_name,
+            &input.last_name,
+            &input.display_name,
+            &input.phone,
+        ]
+        .into_iter()
+        .any(given),
+        Block::Search => [&input.email, &input.display_name, &input.phone, &input.avatar_url]
+            .into_iter()
+            .any(given),
+        Block::Assets => [&input.email, &input.username, &input.display_name, &input.avatar_url]
+            .into_iter()
+            .any(given),
         _ => false,
     }
 }
 
-async fn update_in(clients: &BlockClients, id: &str, input: &UpdateIdentityInput, block: Block) -> Result<(), BlockError> {
+async fn update_in(
+    clients: &BlockClients,
+    id: &str,
+    input: &UpdateIdentityInput,
+    block: Block,
+) -> Result<(), BlockError> {
     let email = input.email.as_ref().map(|e| e.trim().to_owned());
     match block {
         Block::Sales => {
@@ -160,11 +198,18 @@ pub async fn set_b2b_user_active(ctx: &Context<'_>, id: i64, active: bool) -> Re
     let mut checks = Checks::default();
     checks.positive(&["id"], id);
     if !checks.passed() {
-        return Ok(SetB2bUserActivePayload { b2b_user: None, user_errors: checks.into_errors() });
+        return Ok(SetB2bUserActivePayload {
+            b2b_user: None,
+            user_errors: checks.into_errors(),
+        });
     }
     let loaders = loaders(ctx)?;
     let b2b = loaders.loader().clients().b2b().gql()?;
-    let changed = if active { b2b.activate_user(id).await } else { b2b.deactivate_user(id).await };
+    let changed = if active {
+        b2b.activate_user(id).await
+    } else {
+        b2b.deactivate_user(id).await
+    };
     let fresh = match changed {
         Ok(()) => b2b.get_user(id).await,
         Err(error) => Err(error),
@@ -172,14 +217,18 @@ pub async fn set_b2b_user_active(ctx: &Context<'_>, id: i64, active: bool) -> Re
     let email = fresh.as_ref().ok().and_then(|user| user.as_ref()?.email.clone());
     forget(loaders, &Touched::B2bUser { id: Some(id), email });
     match fresh {
-        Ok(Some(user)) => Ok(SetB2bUserActivePayload { b2b_user: Some(B2bUser::from(&user)), user_errors: Vec::new() }),
+        Ok(Some(user)) => Ok(SetB2bUserActivePayload {
+            b2b_user: Some(B2bUser::from(&user)),
+            user_errors: Vec::new(),
+        }),
         Ok(None) => Ok(SetB2bUserActivePayload {
             b2b_user: None,
             user_errors: vec![UserError::new(&["id"], "NOT_FOUND", format!("no B2B user {id}"))],
         }),
-        Err(error) if matches!(error.status(), Some(400 | 404)) => {
-            Ok(SetB2bUserActivePayload { b2b_user: None, user_errors: vec![UserError::from_block(&error, &["id"])] })
-        }
+        Err(error) if matches!(error.status(), Some(400 | 404)) => Ok(SetB2bUserActivePayload {
+            b2b_user: None,
+            user_errors: vec![UserError::from_block(&error, &["id"])],
+        }),
         Err(error) => Err(error).gql(),
     }
 }

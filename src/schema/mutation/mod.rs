@@ -17,7 +17,9 @@ use persons::{
     CreatePersonInput, DeletePayload, InvitePersonInput, InvitePersonPayload, LinkPersonToUserInput,
     LinkPersonToUserPayload, MergePersonsInput, MergePersonsPayload, PersonPayload, UpdatePersonInput,
 };
-use register::{RegisterIdentityInput, RegisterIdentityPayload, RegisterOrganizationInput, RegisterOrganizationPayload};
+use register::{
+    RegisterIdentityInput, RegisterIdentityPayload, RegisterOrganizationInput, RegisterOrganizationPayload,
+};
 
 /// Writes across the blocks.
 pub struct MutationRoot;
@@ -27,12 +29,20 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Registers an identity in the chosen blocks concurrently and reports each block's
     /// outcome. Retrying with the same `uniqueId` completes only what failed.
-    async fn register_identity(&self, ctx: &Context<'_>, input: RegisterIdentityInput) -> Result<RegisterIdentityPayload> {
+    async fn register_identity(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterIdentityInput,
+    ) -> Result<RegisterIdentityPayload> {
         register::register_identity(ctx, input).await
     }
 
     /// Creates a CRM organization, then a Sales entity with the organization's id.
-    async fn register_organization(&self, ctx: &Context<'_>, input: RegisterOrganizationInput) -> Result<RegisterOrganizationPayload> {
+    async fn register_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterOrganizationInput,
+    ) -> Result<RegisterOrganizationPayload> {
         register::register_organization(ctx, input).await
     }
 
@@ -44,7 +54,11 @@ impl MutationRoot {
 
     /// Binds a CRM person to an existing platform user; idempotent. A person bound to
     /// another user is reported as `ALREADY_LINKED_TO_OTHER_USER`.
-    async fn link_person_to_user(&self, ctx: &Context<'_>, input: LinkPersonToUserInput) -> Result<LinkPersonToUserPayload> {
+    async fn link_person_to_user(
+        &self,
+        ctx: &Context<'_>,
+        input: LinkPersonToUserInput,
+    ) -> Result<LinkPersonToUserPayload> {
         persons::link_person_to_user(ctx, input).await
     }
 
@@ -69,22 +83,38 @@ impl MutationRoot {
     }
 
     /// Deletes a CRM person.
-    async fn delete_person(&self, ctx: &Context<'_>, #[graphql(desc = "The person UUID.")] id: ID) -> Result<DeletePayload> {
+    async fn delete_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person UUID.")] id: ID,
+    ) -> Result<DeletePayload> {
         persons::delete_person(ctx, id).await
     }
 
     /// Creates a CRM organization (without a Sales entity; see `registerOrganization`).
-    async fn create_organization(&self, ctx: &Context<'_>, input: CreateOrganizationInput) -> Result<OrganizationPayload> {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<OrganizationPayload> {
         organizations::create_organization(ctx, input).await
     }
 
     /// Updates a CRM organization; only the fields given are sent.
-    async fn update_organization(&self, ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<OrganizationPayload> {
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> Result<OrganizationPayload> {
         organizations::update_organization(ctx, input).await
     }
 
     /// Deletes a CRM organization; its persons are kept without an organization.
-    async fn delete_organization(&self, ctx: &Context<'_>, #[graphql(desc = "The organization UUID.")] id: ID) -> Result<DeletePayload> {
+    async fn delete_organization(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The organization UUID.")] id: ID,
+    ) -> Result<DeletePayload> {
         organizations::delete_organization(ctx, id).await
     }
 

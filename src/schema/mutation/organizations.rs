@@ -67,7 +67,10 @@ pub async fn create_organization(ctx: &Context<'_>, input: CreateOrganizationInp
     let mut checks = Checks::default();
     check_name(&mut checks, Some(&input.name));
     if !checks.passed() {
-        return Ok(OrganizationPayload { organization: None, user_errors: checks.into_errors() });
+        return Ok(OrganizationPayload {
+            organization: None,
+            user_errors: checks.into_errors(),
+        });
     }
     let fields = OrganizationFields {
         name: Some(input.name.trim().to_owned()),
@@ -76,9 +79,20 @@ pub async fn create_organization(ctx: &Context<'_>, input: CreateOrganizationInp
         metadata: input.metadata.map(|j| j.0),
     };
     let loaders = loaders(ctx)?;
-    let created = loaders.loader().clients().crm().gql()?.create_organization(&fields).await;
+    let created = loaders
+        .loader()
+        .clients()
+        .crm()
+        .gql()?
+        .create_organization(&fields)
+        .await;
     if let Ok(organization) = &created {
-        forget(loaders, &Touched::Organization { id: organization.id.clone() });
+        forget(
+            loaders,
+            &Touched::Organization {
+                id: organization.id.clone(),
+            },
+        );
     }
     organization_payload(created)
 }
@@ -89,7 +103,10 @@ pub async fn update_organization(ctx: &Context<'_>, input: UpdateOrganizationInp
     let id = checks.uuid(&["input", "id"], &input.id);
     check_name(&mut checks, input.name.as_deref());
     let Some(id) = id.filter(|_| checks.passed()) else {
-        return Ok(OrganizationPayload { organization: None, user_errors: checks.into_errors() });
+        return Ok(OrganizationPayload {
+            organization: None,
+            user_errors: checks.into_errors(),
+        });
     };
     let fields = OrganizationFields {
         name: input.name.map(|n| n.trim().to_owned()),
@@ -102,7 +119,13 @@ pub async fn update_organization(ctx: &Context<'_>, input: UpdateOrganizationInp
         metadata: input.metadata.map(|j| j.0),
     };
     let loaders = loaders(ctx)?;
-    let updated = loaders.loader().clients().crm().gql()?.patch_organization(&id, &fields).await;
+    let updated = loaders
+        .loader()
+        .clients()
+        .crm()
+        .gql()?
+        .patch_organization(&id, &fields)
+        .await;
     forget(loaders, &Touched::Organization { id });
     organization_payload(updated)
 }
@@ -111,7 +134,10 @@ pub async fn update_organization(ctx: &Context<'_>, input: UpdateOrganizationInp
 pub async fn delete_organization(ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
     let mut checks = Checks::default();
     let Some(id) = checks.uuid(&["id"], &id) else {
-        return Ok(DeletePayload { deleted_id: None, user_errors: checks.into_errors() });
+        return Ok(DeletePayload {
+            deleted_id: None,
+            user_errors: checks.into_errors(),
+        });
     };
     let loaders = loaders(ctx)?;
     let deleted = loaders.loader().clients().crm().gql()?.delete_organization(&id).await;
@@ -122,7 +148,9 @@ pub async fn delete_organization(ctx: &Context<'_>, id: ID) -> Result<DeletePayl
     delete_payload(deleted, id)
 }
 
-fn organization_payload(result: Result<crate::blocks::crm::CrmOrganization, BlockError>) -> Result<OrganizationPayload> {
+fn organization_payload(
+    result: Result<crate::blocks::crm::CrmOrganization, BlockError>,
+) -> Result<OrganizationPayload> {
     match result {
         Ok(organization) => Ok(OrganizationPayload {
             organization: Some(Organization::new(Record::complete(organization))),
@@ -135,7 +163,10 @@ fn organization_payload(result: Result<crate::blocks::crm::CrmOrganization, Bloc
             if refuses_field(&error, "name") {
                 user_error.code = crate::error::ErrorCode::Conflict.as_str().to_owned();
             }
-            Ok(OrganizationPayload { organization: None, user_errors: vec![user_error] })
+            Ok(OrganizationPayload {
+                organization: None,
+                user_errors: vec![user_error],
+            })
         }
         Err(error) => Err(error).gql(),
     }

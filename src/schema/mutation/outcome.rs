@@ -4,10 +4,7 @@
 use async_graphql::{Enum, SimpleObject};
 
 use super::super::identity::Block;
-use crate::{
-    blocks::BlockError,
-    error::ErrorCode,
-};
+use crate::{blocks::BlockError, error::ErrorCode};
 
 /// An expected failure: bad input, a conflict, a refusal by a block.
 #[derive(SimpleObject, Debug, Clone)]
@@ -24,7 +21,11 @@ impl UserError {
     /// A user error about `field` (a path below `input`).
     pub fn new(field: &[&str], code: &str, message: impl Into<String>) -> Self {
         let field = (!field.is_empty()).then(|| field.iter().map(|part| (*part).to_owned()).collect());
-        Self { field, code: code.to_owned(), message: message.into() }
+        Self {
+            field,
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// Bad input about `field`.
@@ -38,8 +39,13 @@ impl UserError {
             .problem()
             .and_then(|problem| problem.fields.iter().find_map(|issue| issue.field.clone()))
             .map(|wire| vec!["input".to_owned(), input_field_name(&wire)]);
-        let field = named.or_else(|| (!default_field.is_empty()).then(|| default_field.iter().map(|p| (*p).to_owned()).collect()));
-        Self { field, code: error.code().as_str().to_owned(), message: error.to_string() }
+        let field = named
+            .or_else(|| (!default_field.is_empty()).then(|| default_field.iter().map(|p| (*p).to_owned()).collect()));
+        Self {
+            field,
+            code: error.code().as_str().to_owned(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -95,12 +101,20 @@ pub struct BlockOutcome {
 impl BlockOutcome {
     /// A successful outcome.
     pub fn ok(block: Block, status: OutcomeStatus) -> Self {
-        Self { block, status, error: None }
+        Self {
+            block,
+            status,
+            error: None,
+        }
     }
 
     /// A failure caused by `error`.
     pub fn failed(block: Block, error: &BlockError) -> Self {
-        Self { block, status: OutcomeStatus::Failed, error: Some(UserError::from_block(error, &["input"])) }
+        Self {
+            block,
+            status: OutcomeStatus::Failed,
+            error: Some(UserError::from_block(error, &["input"])),
+        }
     }
 }
 

@@ -82,19 +82,32 @@ pub struct InvitePersonPayload {
 }
 
 fn missing(field: &'static str) -> SchemaError {
-    SchemaError::MissingField { block: crate::blocks::BlockName::Crm, field }
+    SchemaError::MissingField {
+        block: crate::blocks::BlockName::Crm,
+        field,
+    }
 }
 
 /// Runs `invitePerson`.
 pub async fn invite_person(ctx: &Context<'_>, input: InvitePersonInput) -> Result<InvitePersonPayload> {
     let mut checks = Checks::default();
     let person_id = checks.uuid(&["input", "personId"], &input.person_id);
-    if input.enrollment_config.as_ref().is_some_and(|config| !config.0.is_object()) {
-        checks.fail(UserError::bad_input(&["input", "enrollmentConfig"], "must be a JSON object"));
+    if input
+        .enrollment_config
+        .as_ref()
+        .is_some_and(|config| !config.0.is_object())
+    {
+        checks.fail(UserError::bad_input(
+            &["input", "enrollmentConfig"],
+            "must be a JSON object",
+        ));
     }
     checks.bounded(&["input", "redirectTo"], input.redirect_to.as_deref(), 255);
     let Some(person_id) = person_id.filter(|_| checks.passed()) else {
-        return Ok(InvitePersonPayload { user_errors: checks.into_errors(), ..InvitePersonPayload::default() });
+        return Ok(InvitePersonPayload {
+            user_errors: checks.into_errors(),
+            ..InvitePersonPayload::default()
+        });
     };
     let request = InviteRequest {
         is_admin: input.is_admin,
@@ -103,7 +116,13 @@ pub async fn invite_person(ctx: &Context<'_>, input: InvitePersonInput) -> Resul
         redirect_to: input.redirect_to,
     };
     let loaders = loaders(ctx)?;
-    let outcome = loaders.loader().clients().crm().gql()?.invite_person(&person_id, &request).await;
+    let outcome = loaders
+        .loader()
+        .clients()
+        .crm()
+        .gql()?
+        .invite_person(&person_id, &request)
+        .await;
     let field = ["input", "personId"];
     match outcome {
         Ok(InviteOutcome::Invited(invited)) => {
@@ -116,18 +135,31 @@ pub async fn invite_person(ctx: &Context<'_>, input: InvitePersonInput) -> Resul
                 redirect_to: invited.redirect_to,
                 created_at: invited.created,
             };
-            Ok(InvitePersonPayload { invitation: Some(invitation), ..InvitePersonPayload::default() })
+            Ok(InvitePersonPayload {
+                invitation: Some(invitation),
+                ..InvitePersonPayload::default()
+            })
         }
         Ok(InviteOutcome::Conflict(existing)) => {
-            let message = existing.detail.unwrap_or_else(|| "an active invitation already exists for this email".to_owned());
+            let message = existing
+                .detail
+                .unwrap_or_else(|| "an active invitation already exists for this email".to_owned());
             let conflict = InvitationConflict {
                 invitation_id: existing.invitation_id,
                 person_id: ID(existing.person_id.unwrap_or_else(|| person_id.clone())),
                 platform_key: existing.platform_key.unwrap_or_default(),
                 message: message.clone(),
             };
-            let error = UserError::new(&field, "INVITATION_EXISTS", format!("{message} (invitation {})", conflict.invitation_id));
-            Ok(InvitePersonPayload { conflict: Some(conflict), user_errors: vec![error], ..InvitePersonPayload::default() })
+            let error = UserError::new(
+                &field,
+                "INVITATION_EXISTS",
+                format!("{message} (invitation {})", conflict.invitation_id),
+            );
+            Ok(InvitePersonPayload {
+                conflict: Some(conflict),
+                user_errors: vec![error],
+                ..InvitePersonPayload::default()
+            })
         }
         Err(error) => {
             let code = match error.status() {
@@ -139,7 +171,10 @@ pub async fn invite_person(ctx: &Context<'_>, input: InvitePersonInput) -> Resul
             let mut user_error = UserError::from_block(&error, &field);
             user_error.code = code.to_owned();
             user_error.field = Some(field.iter().map(|f| (*f).to_owned()).collect());
-            Ok(InvitePersonPayload { user_errors: vec![user_error], ..InvitePersonPayload::default() })
+            Ok(InvitePersonPayload {
+                user_errors: vec![user_error],
+                ..InvitePersonPayload::default()
+            })
         }
     }
 }
@@ -170,10 +205,19 @@ pub async fn link_person_to_user(ctx: &Context<'_>, input: LinkPersonToUserInput
     let person_id = checks.uuid(&["input", "personId"], &input.person_id);
     checks.positive(&["input", "userId"], input.user_id);
     let Some(person_id) = person_id.filter(|_| checks.passed()) else {
-        return Ok(LinkPersonToUserPayload { person: None, user_errors: checks.into_errors() });
+        return Ok(LinkPersonToUserPayload {
+            person: None,
+            user_errors: checks.into_errors(),
+        });
     };
     let loaders = loaders(ctx)?;
-    let linked = loaders.loader().clients().crm().gql()?.link_user(&person_id, input.user_id).await;
+    let linked = loaders
+        .loader()
+        .clients()
+        .crm()
+        .gql()?
+        .link_user(&person_id, input.user_id)
+        .await;
     forget(loaders, &Touched::Person { id: person_id.clone() });
     let person = match linked {
         Ok(person) => person,
@@ -185,7 +229,10 @@ pub async fn link_person_to_user(ctx: &Context<'_>, input: LinkPersonToUserInput
         Some(other) => user_errors.push(UserError::new(
             &["input", "personId"],
             "ALREADY_LINKED_TO_OTHER_USER",
-            format!("the person is already linked to platform user {other}; the link to {} was refused", input.user_id),
+            format!(
+                "the person is already linked to platform user {other}; the link to {} was refused",
+                input.user_id
+            ),
         )),
         None => user_errors.push(UserError::new(
             &["input", "personId"],
@@ -193,7 +240,10 @@ pub async fn link_person_to_user(ctx: &Context<'_>, input: LinkPersonToUserInput
             "the CRM answered without binding the person to the user",
         )),
     }
-    Ok(LinkPersonToUserPayload { person: Some(Person::new(Record::complete(person))), user_errors })
+    Ok(LinkPersonToUserPayload {
+        person: Some(Person::new(Record::complete(person))),
+        user_errors,
+    })
 }
 
 fn link_refusal(error: BlockError, user_id: i64) -> Result<LinkPersonToUserPayload> {
@@ -207,7 +257,10 @@ fn link_refusal(error: BlockError, user_id: i64) -> Result<LinkPersonToUserPaylo
         Some(400) => UserError::from_block(&error, &["input"]),
         _ => return Err(error).gql(),
     };
-    Ok(LinkPersonToUserPayload { person: None, user_errors: vec![user_error] })
+    Ok(LinkPersonToUserPayload {
+        person: None,
+        user_errors: vec![user_error],
+    })
 }
 
 /// Duplicates to fold into a primary person.
@@ -238,10 +291,16 @@ fn validate_merge(input: &MergePersonsInput) -> Result<(String, Vec<String>), Ve
     let mut checks = Checks::default();
     let primary = checks.uuid(&["input", "primaryId"], &input.primary_id);
     if input.duplicate_ids.is_empty() {
-        checks.fail(UserError::bad_input(&["input", "duplicateIds"], "name at least one duplicate"));
+        checks.fail(UserError::bad_input(
+            &["input", "duplicateIds"],
+            "name at least one duplicate",
+        ));
     }
     if input.duplicate_ids.len() > MAX_MERGE_DUPLICATES {
-        checks.fail(UserError::bad_input(&["input", "duplicateIds"], format!("at most {MAX_MERGE_DUPLICATES} duplicates per merge")));
+        checks.fail(UserError::bad_input(
+            &["input", "duplicateIds"],
+            format!("at most {MAX_MERGE_DUPLICATES} duplicates per merge"),
+        ));
     }
     let mut duplicates: Vec<String> = Vec::new();
     for (index, id) in input.duplicate_ids.iter().enumerate().take(MAX_MERGE_DUPLICATES + 1) {
@@ -266,7 +325,12 @@ fn validate_merge(input: &MergePersonsInput) -> Result<(String, Vec<String>), Ve
 pub async fn merge_persons(ctx: &Context<'_>, input: MergePersonsInput) -> Result<MergePersonsPayload> {
     let (primary_id, duplicates) = match validate_merge(&input) {
         Ok(valid) => valid,
-        Err(user_errors) => return Ok(MergePersonsPayload { user_errors, ..MergePersonsPayload::default() }),
+        Err(user_errors) => {
+            return Ok(MergePersonsPayload {
+                user_errors,
+                ..MergePersonsPayload::default()
+            });
+        }
     };
     let loaders = loaders(ctx)?;
     let crm = loaders.loader().clients().crm().gql()?;
@@ -284,13 +348,19 @@ pub async fn merge_persons(ctx: &Context<'_>, input: MergePersonsInput) -> Resul
             };
             let mut user_error = UserError::from_block(&error, &["input"]);
             user_error.code = code.to_owned();
-            return Ok(MergePersonsPayload { user_errors: vec![user_error], ..MergePersonsPayload::default() });
+            return Ok(MergePersonsPayload {
+                user_errors: vec![user_error],
+                ..MergePersonsPayload::default()
+            });
         }
     };
     // Fresh, not cached: the merge changed the primary's related records.
     let primary = crm.get_person(&primary_id).await.gql()?;
     if let Some(primary) = &primary {
-        loaders.loader().prime([(PersonKey(primary.id.clone()), Record::complete(primary.clone()))]).await;
+        loaders
+            .loader()
+            .prime([(PersonKey(primary.id.clone()), Record::complete(primary.clone()))])
+            .await;
     }
     Ok(MergePersonsPayload {
         primary: primary.map(|person| Person::new(Record::complete(person))),
@@ -371,7 +441,12 @@ pub struct DeletePayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn check_person_fields(checks: &mut Checks, name: Option<&str>, email: Option<&str>, organization: Option<&str>) -> Option<Option<String>> {
+fn check_person_fields(
+    checks: &mut Checks,
+    name: Option<&str>,
+    email: Option<&str>,
+    organization: Option<&str>,
+) -> Option<Option<String>> {
     if let Some(name) = name {
         if name.trim().is_empty() {
             checks.fail(UserError::bad_input(&["input", "name"], "must not be blank"));
@@ -387,10 +462,18 @@ fn check_person_fields(checks: &mut Checks, name: Option<&str>, email: Option<&s
 /// Runs `createPerson`.
 pub async fn create_person(ctx: &Context<'_>, input: CreatePersonInput) -> Result<PersonPayload> {
     let mut checks = Checks::default();
-    let organization = check_person_fields(&mut checks, Some(&input.name), input.primary_email.as_deref(), input.organization_id.as_ref().map(|id| id.as_str()));
+    let organization = check_person_fields(
+        &mut checks,
+        Some(&input.name),
+        input.primary_email.as_deref(),
+        input.organization_id.as_ref().map(|id| id.as_str()),
+    );
     checks.bounded(&["input", "uniqueId"], input.unique_id.as_deref(), 128);
     if !checks.passed() {
-        return Ok(PersonPayload { person: None, user_errors: checks.into_errors() });
+        return Ok(PersonPayload {
+            person: None,
+            user_errors: checks.into_errors(),
+        });
     }
     let fields = PersonFields {
         name: Some(input.name.trim().to_owned()),
@@ -422,7 +505,10 @@ pub async fn update_person(ctx: &Context<'_>, input: UpdatePersonInput) -> Resul
     };
     checks.bounded(&["input", "uniqueId"], input.unique_id.as_deref(), 128);
     let Some(id) = id.filter(|_| checks.passed()) else {
-        return Ok(PersonPayload { person: None, user_errors: checks.into_errors() });
+        return Ok(PersonPayload {
+            person: None,
+            user_errors: checks.into_errors(),
+        });
     };
     let fields = PersonFields {
         name: input.name.map(|n| n.trim().to_owned()),
@@ -450,7 +536,10 @@ pub async fn update_person(ctx: &Context<'_>, input: UpdatePersonInput) -> Resul
 pub async fn delete_person(ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
     let mut checks = Checks::default();
     let Some(id) = checks.uuid(&["id"], &id) else {
-        return Ok(DeletePayload { deleted_id: None, user_errors: checks.into_errors() });
+        return Ok(DeletePayload {
+            deleted_id: None,
+            user_errors: checks.into_errors(),
+        });
     };
     let loaders = loaders(ctx)?;
     let deleted = loaders.loader().clients().crm().gql()?.delete_person(&id).await;
@@ -461,10 +550,14 @@ pub async fn delete_person(ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
 /// The payload of a person write: the CRM's 400/404 become user errors.
 pub(super) fn person_payload(result: Result<crate::blocks::crm::CrmPerson, BlockError>) -> Result<PersonPayload> {
     match result {
-        Ok(person) => Ok(PersonPayload { person: Some(Person::new(Record::complete(person))), user_errors: Vec::new() }),
-        Err(error) if matches!(error.status(), Some(400 | 404)) => {
-            Ok(PersonPayload { person: None, user_errors: vec![UserError::from_block(&error, &["input"])] })
-        }
+        Ok(person) => Ok(PersonPayload {
+            person: Some(Person::new(Record::complete(person))),
+            user_errors: Vec::new(),
+        }),
+        Err(error) if matches!(error.status(), Some(400 | 404)) => Ok(PersonPayload {
+            person: None,
+            user_errors: vec![UserError::from_block(&error, &["input"])],
+        }),
         Err(error) => Err(error).gql(),
     }
 }
@@ -472,10 +565,14 @@ pub(super) fn person_payload(result: Result<crate::blocks::crm::CrmPerson, Block
 /// The payload of a delete: 404 becomes a `NOT_FOUND` user error.
 pub(super) fn delete_payload(result: Result<(), BlockError>, id: String) -> Result<DeletePayload> {
     match result {
-        Ok(()) => Ok(DeletePayload { deleted_id: Some(ID(id)), user_errors: Vec::new() }),
-        Err(error) if error.status() == Some(404) => {
-            Ok(DeletePayload { deleted_id: None, user_errors: vec![UserError::from_block(&error, &["id"])] })
-        }
+        Ok(()) => Ok(DeletePayload {
+            deleted_id: Some(ID(id)),
+            user_errors: Vec::new(),
+        }),
+        Err(error) if error.status() == Some(404) => Ok(DeletePayload {
+            deleted_id: None,
+            user_errors: vec![UserError::from_block(&error, &["id"])],
+        }),
         Err(error) => Err(error).gql(),
     }
 }

@@ -106,14 +106,20 @@ impl Registration {
             None => Some(uuid::Uuid::new_v4().to_string()),
         };
         let email = checks.email(&["input", "email"], &input.email);
-        let mut blocks = input.blocks.clone().unwrap_or_else(|| vec![Block::Sales, Block::Search, Block::Assets]);
+        let mut blocks = input
+            .blocks
+            .clone()
+            .unwrap_or_else(|| vec![Block::Sales, Block::Search, Block::Assets]);
         blocks.dedup();
         if blocks.is_empty() {
             checks.fail(UserError::bad_input(&["input", "blocks"], "choose at least one block"));
         }
         let name = crm_name(&input);
         if blocks.contains(&Block::Crm) && name.is_none() {
-            checks.fail(UserError::bad_input(&["input", "displayName"], "the CRM needs a displayName or a first/last name"));
+            checks.fail(UserError::bad_input(
+                &["input", "displayName"],
+                "the CRM needs a displayName or a first/last name",
+            ));
         }
         let b2b = if blocks.contains(&Block::B2b) {
             check_b2b(&mut checks, &input)
@@ -150,27 +156,44 @@ impl Registration {
     }
 
     fn crm_name(&self) -> Option<String> {
-        self.display_name.clone().or_else(|| join_names(self.first_name.as_deref(), self.last_name.as_deref()))
+        self.display_name
+            .clone()
+            .or_else(|| join_names(self.first_name.as_deref(), self.last_name.as_deref()))
     }
 }
 
 fn crm_name(input: &RegisterIdentityInput) -> Option<String> {
-    input.display_name.clone().or_else(|| join_names(input.first_name.as_deref(), input.last_name.as_deref()))
+    input
+        .display_name
+        .clone()
+        .or_else(|| join_names(input.first_name.as_deref(), input.last_name.as_deref()))
 }
 
 fn join_names(first: Option<&str>, last: Option<&str>) -> Option<String> {
-    let joined = [first, last].into_iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+    let joined = [first, last]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     (!joined.is_empty()).then_some(joined)
 }
 
 fn check_b2b(checks: &mut Checks, input: &RegisterIdentityInput) -> Option<(SecretString, i64)> {
     for (field, value) in [("firstName", &input.first_name), ("lastName", &input.last_name)] {
         if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
-            checks.fail(UserError::bad_input(&["input", field], "B2B registration needs a first and a last name"));
+            checks.fail(UserError::bad_input(
+                &["input", field],
+                "B2B registration needs a first and a last name",
+            ));
         }
     }
     let Some(b2b) = &input.b2b else {
-        checks.fail(UserError::bad_input(&["input", "b2b"], "B2B registration needs b2b { password division }"));
+        checks.fail(UserError::bad_input(
+            &["input", "b2b"],
+            "B2B registration needs b2b { password division }",
+        ));
         return None;
     };
     if b2b.password.is_empty() {
@@ -184,17 +207,44 @@ fn check_b2b(checks: &mut Checks, input: &RegisterIdentityInput) -> Option<(Secr
 pub async fn register_identity(ctx: &Context<'_>, input: RegisterIdentityInput) -> Result<RegisterIdentityPayload> {
     let registration = match Registration::validate(input) {
         Ok(registration) => registration,
-        Err(user_errors) => return Ok(RegisterIdentityPayload { identity: None, outcomes: Vec::new(), user_errors }),
+        Err(user_errors) => {
+            return Ok(RegisterIdentityPayload {
+                identity: None,
+                outcomes: Vec::new(),
+                user_errors,
+            });
+        }
     };
     let loaders = loaders(ctx)?;
     let clients = loaders.loader().clients();
-    let outcomes = join_all(registration.blocks.iter().map(|block| register_in(clients, &registration, *block))).await;
-    forget(loaders, &Touched::Identity { id: registration.id.clone() });
-    forget(loaders, &Touched::B2bUser { id: None, email: Some(registration.email.clone()) });
+    let outcomes = join_all(
+        registration
+            .blocks
+            .iter()
+            .map(|block| register_in(clients, &registration, *block)),
+    )
+    .await;
+    forget(
+        loaders,
+        &Touched::Identity {
+            id: registration.id.clone(),
+        },
+    );
+    forget(
+        loaders,
+        &Touched::B2bUser {
+            id: None,
+            email: Some(registration.email.clone()),
+        },
+    );
     if registration.blocks.contains(&Block::Crm) {
         forget(loaders, &Touched::PersonsLists);
     }
-    Ok(RegisterIdentityPayload { identity: Some(Identity::new(registration.id)), outcomes, user_errors: Vec::new() })
+    Ok(RegisterIdentityPayload {
+        identity: Some(Identity::new(registration.id)),
+        outcomes,
+        user_errors: Vec::new(),
+    })
 }
 
 async fn register_in(clients: &BlockClients, r: &Registration, block: Block) -> BlockOutcome {
@@ -219,14 +269,22 @@ async fn register_in(clients: &BlockClients, r: &Registration, block: Block) -> 
 
 /// The blocks accept `avatar_url` only in updates; set it right after registering.
 async fn set_avatar(clients: &BlockClients, r: &Registration, block: Block) -> Result<(), BlockError> {
-    let Some(avatar_url) = r.avatar_url.clone() else { return Ok(()) };
+    let Some(avatar_url) = r.avatar_url.clone() else {
+        return Ok(());
+    };
     match block {
         Block::Search => {
-            let fields = SearchIdentityFields { avatar_url: Some(avatar_url), ..SearchIdentityFields::default() };
+            let fields = SearchIdentityFields {
+                avatar_url: Some(avatar_url),
+                ..SearchIdentityFields::default()
+            };
             clients.search()?.update_identity(&r.id, &fields).await.map(|_| ())
         }
         Block::Assets => {
-            let fields = AssetsUserFields { avatar_url: Some(avatar_url), ..AssetsUserFields::default() };
+            let fields = AssetsUserFields {
+                avatar_url: Some(avatar_url),
+                ..AssetsUserFields::default()
+            };
             clients.assets()?.update_user(&r.id, &fields).await.map(|_| ())
         }
         _ => Ok(()),
@@ -235,7 +293,11 @@ async fn set_avatar(clients: &BlockClients, r: &Registration, block: Block) -> R
 
 /// Maps a create result; when the block refused with one of the `ambiguous` statuses, which may mean
 /// "already there", `exists` confirms with a read before saying so.
-async fn created_or_confirmed<T, F>(created: Result<T, BlockError>, ambiguous: &[u16], exists: F) -> Result<OutcomeStatus, BlockError>
+async fn created_or_confirmed<T, F>(
+    created: Result<T, BlockError>,
+    ambiguous: &[u16],
+    exists: F,
+) -> Result<OutcomeStatus, BlockError>
 where
     F: std::future::Future<Output = Result<bool, BlockError>>,
 {
@@ -259,7 +321,10 @@ async fn register_sales_user(clients: &BlockClients, r: &Registration) -> Result
         phone: r.phone.clone(),
     };
     let created = sales.register_user(&r.id, &fields).await;
-    created_or_confirmed(created, &[409, 422], async { Ok(sales.get_user(&r.id).await?.is_some()) }).await
+    created_or_confirmed(created, &[409, 422], async {
+        Ok(sales.get_user(&r.id).await?.is_some())
+    })
+    .await
 }
 
 async fn register_sales_customer(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
@@ -272,7 +337,10 @@ async fn register_sales_customer(clients: &BlockClients, r: &Registration) -> Re
         phone: r.phone.clone(),
     };
     let created = sales.register_customer(&r.id, &fields).await;
-    created_or_confirmed(created, &[409, 422], async { Ok(sales.get_customer(&r.id).await?.is_some()) }).await
+    created_or_confirmed(created, &[409, 422], async {
+        Ok(sales.get_customer(&r.id).await?.is_some())
+    })
+    .await
 }
 
 async fn register_search_identity(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
@@ -300,7 +368,10 @@ async fn register_assets_user(clients: &BlockClients, r: &Registration) -> Resul
         avatar_url: None,
     };
     let created = assets.register_user(&r.id, &fields).await;
-    created_or_confirmed(created, &[409, 422], async { Ok(assets.get_user(&r.id).await?.is_some()) }).await
+    created_or_confirmed(created, &[409, 422], async {
+        Ok(assets.get_user(&r.id).await?.is_some())
+    })
+    .await
 }
 
 async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
@@ -324,7 +395,9 @@ async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result
 async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
     let b2b = clients.b2b()?;
     let Some((password, division)) = &r.b2b else {
-        return Err(BlockError::Internal { block: crate::blocks::BlockName::B2b });
+        return Err(BlockError::Internal {
+            block: crate::blocks::BlockName::B2b,
+        });
     };
     let user = CreateB2bUser {
         first_name: r.first_name.clone().unwrap_or_default(),
@@ -336,9 +409,15 @@ async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<O
     };
     let created = b2b.create_user(&user).await;
     created_or_confirmed(created, &[400, 409], async {
-        let filter = B2bUserFilter { email: Some(r.email.clone()), ..B2bUserFilter::default() };
+        let filter = B2bUserFilter {
+            email: Some(r.email.clone()),
+            ..B2bUserFilter::default()
+        };
         let page = b2b.list_users(&filter, 100, 1).await?;
-        Ok(page.items.iter().any(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&r.email))))
+        Ok(page
+            .items
+            .iter()
+            .any(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&r.email))))
     })
     .await
 }
@@ -383,31 +462,61 @@ pub struct RegisterOrganizationPayload {
 }
 
 /// Runs `registerOrganization`.
-pub async fn register_organization(ctx: &Context<'_>, input: RegisterOrganizationInput) -> Result<RegisterOrganizationPayload> {
+pub async fn register_organization(
+    ctx: &Context<'_>,
+    input: RegisterOrganizationInput,
+) -> Result<RegisterOrganizationPayload> {
     let mut checks = Checks::default();
     if input.name.trim().is_empty() {
         checks.fail(UserError::bad_input(&["input", "name"], "must not be blank"));
     }
     checks.bounded(&["input", "name"], Some(&input.name), 255);
-    let email = input.email.as_deref().and_then(|email| checks.email(&["input", "email"], email));
-    let existing_id = input.organization_id.as_deref().and_then(|id| checks.uuid(&["input", "organizationId"], id));
+    let email = input
+        .email
+        .as_deref()
+        .and_then(|email| checks.email(&["input", "email"], email));
+    let existing_id = input
+        .organization_id
+        .as_deref()
+        .and_then(|id| checks.uuid(&["input", "organizationId"], id));
     if !checks.passed() {
-        return Ok(RegisterOrganizationPayload { organization: None, outcomes: Vec::new(), user_errors: checks.into_errors() });
+        return Ok(RegisterOrganizationPayload {
+            organization: None,
+            outcomes: Vec::new(),
+            user_errors: checks.into_errors(),
+        });
     }
     let loaders = loaders(ctx)?;
     let clients = loaders.loader().clients();
-    let mut payload = RegisterOrganizationPayload { organization: None, outcomes: Vec::new(), user_errors: Vec::new() };
+    let mut payload = RegisterOrganizationPayload {
+        organization: None,
+        outcomes: Vec::new(),
+        user_errors: Vec::new(),
+    };
     let organization = match existing_id {
         Some(id) => confirm_organization(clients, &id, &mut payload).await,
         None => create_organization(clients, &input, &mut payload).await,
     };
     let Some(organization) = organization else {
-        payload.outcomes.push(BlockOutcome::ok(Block::Sales, super::outcome::OutcomeStatus::Skipped));
+        payload
+            .outcomes
+            .push(BlockOutcome::ok(Block::Sales, super::outcome::OutcomeStatus::Skipped));
         return Ok(payload);
     };
-    let entity = SalesEntityFields { name: organization.name.clone().unwrap_or_else(|| input.name.clone()), entity_type: input.entity_type, email };
-    payload.outcomes.push(register_sales_entity(clients, &organization.id, &entity).await);
-    forget(loaders, &Touched::Organization { id: organization.id.clone() });
+    let entity = SalesEntityFields {
+        name: organization.name.clone().unwrap_or_else(|| input.name.clone()),
+        entity_type: input.entity_type,
+        email,
+    };
+    payload
+        .outcomes
+        .push(register_sales_entity(clients, &organization.id, &entity).await);
+    forget(
+        loaders,
+        &Touched::Organization {
+            id: organization.id.clone(),
+        },
+    );
     forget(loaders, &Touched::SalesEntity);
     payload.organization = Some(Organization::new(Record::complete(organization)));
     Ok(payload)
@@ -430,7 +539,9 @@ async fn create_organization(
     };
     match created {
         Ok(organization) => {
-            payload.outcomes.push(BlockOutcome::ok(Block::Crm, OutcomeStatus::Created));
+            payload
+                .outcomes
+                .push(BlockOutcome::ok(Block::Crm, OutcomeStatus::Created));
             Some(organization)
         }
         Err(error) if refuses_field(&error, "name") => {
@@ -443,7 +554,11 @@ async fn create_organization(
                     input.name.trim()
                 );
             }
-            payload.outcomes.push(BlockOutcome { block: Block::Crm, status: OutcomeStatus::Failed, error: Some(conflict.clone()) });
+            payload.outcomes.push(BlockOutcome {
+                block: Block::Crm,
+                status: OutcomeStatus::Failed,
+                error: Some(conflict.clone()),
+            });
             payload.user_errors.push(conflict);
             None
         }
@@ -455,9 +570,15 @@ async fn create_organization(
 }
 
 async fn find_organization_by_name(clients: &BlockClients, name: &str) -> Option<String> {
-    let filter = OrganizationFilter { name: Some(name.to_owned()), owner: None };
+    let filter = OrganizationFilter {
+        name: Some(name.to_owned()),
+        owner: None,
+    };
     let page = clients.crm().ok()?.list_organizations(&filter, 1, 100).await.ok()?;
-    page.items.into_iter().find(|o| o.name.as_deref() == Some(name)).map(|o| o.id)
+    page.items
+        .into_iter()
+        .find(|o| o.name.as_deref() == Some(name))
+        .map(|o| o.id)
 }
 
 async fn confirm_organization(
@@ -471,12 +592,22 @@ async fn confirm_organization(
     };
     match found {
         Ok(Some(organization)) => {
-            payload.outcomes.push(BlockOutcome::ok(Block::Crm, OutcomeStatus::AlreadyRegistered));
+            payload
+                .outcomes
+                .push(BlockOutcome::ok(Block::Crm, OutcomeStatus::AlreadyRegistered));
             Some(organization)
         }
         Ok(None) => {
-            let error = UserError::new(&["input", "organizationId"], "NOT_FOUND", format!("no CRM organization {id}"));
-            payload.outcomes.push(BlockOutcome { block: Block::Crm, status: OutcomeStatus::Failed, error: Some(error.clone()) });
+            let error = UserError::new(
+                &["input", "organizationId"],
+                "NOT_FOUND",
+                format!("no CRM organization {id}"),
+            );
+            payload.outcomes.push(BlockOutcome {
+                block: Block::Crm,
+                status: OutcomeStatus::Failed,
+                error: Some(error.clone()),
+            });
             payload.user_errors.push(error);
             None
         }

@@ -34,12 +34,19 @@ impl Checks {
         let plausible = email.len() <= MAX_EMAIL_LEN
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
             && email.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             });
         if plausible {
             Some(email.to_owned())
         } else {
-            self.fail(UserError::bad_input(field, format!("{email:?} is not a valid email address")));
+            self.fail(UserError::bad_input(
+                field,
+                format!("{email:?} is not a valid email address"),
+            ));
             None
         }
     }
@@ -78,7 +85,10 @@ impl Checks {
     /// A positive id.
     pub fn positive(&mut self, field: &[&str], value: i64) {
         if value <= 0 {
-            self.fail(UserError::bad_input(field, format!("must be a positive integer, got {value}")));
+            self.fail(UserError::bad_input(
+                field,
+                format!("must be a positive integer, got {value}"),
+            ));
         }
     }
 }
