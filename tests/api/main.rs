@@ -2,6 +2,7 @@
 //! the sandbox blocks on loopback.
 
 mod cache;
+mod clients;
 mod contract_fixtures;
 mod helpers;
 mod http;
@@ -10,3 +11,4 @@ mod mutations;
 mod partial_failures;
 mod reads;
 mod schema_file;
+mod upstream_http;
