@@ -20,6 +20,7 @@ use crate::{
         http::{BlockAuth, HttpPolicy},
     },
     cache::CacheSettings,
+    limits::OperationLimits,
 };
 
 /// Why the configuration cannot be used.
@@ -63,6 +64,11 @@ struct RawSettings {
     upstream_timeout_ms: Option<u64>,
     upstream_retries: Option<usize>,
     upstream_concurrency: Option<usize>,
+    upstream_breaker_threshold: Option<u32>,
+    upstream_breaker_cool_down_ms: Option<u64>,
+    upstream_retry_budget_percent: Option<u32>,
+    gateway_operation_timeout_ms: Option<u64>,
+    gateway_max_upstream_requests: Option<usize>,
     cache_max_bytes: Option<u64>,
     cache_detail_ttl_ms: Option<u64>,
     cache_list_ttl_ms: Option<u64>,
@@ -92,6 +98,11 @@ const KEYS: &[&str] = &[
     "UPSTREAM_TIMEOUT_MS",
     "UPSTREAM_RETRIES",
     "UPSTREAM_CONCURRENCY",
+    "UPSTREAM_BREAKER_THRESHOLD",
+    "UPSTREAM_BREAKER_COOL_DOWN_MS",
+    "UPSTREAM_RETRY_BUDGET_PERCENT",
+    "GATEWAY_OPERATION_TIMEOUT_MS",
+    "GATEWAY_MAX_UPSTREAM_REQUESTS",
     "CACHE_MAX_BYTES",
     "CACHE_DETAIL_TTL_MS",
     "CACHE_LIST_TTL_MS",
@@ -134,6 +145,8 @@ pub struct Settings {
     pub http: HttpPolicy,
     /// Size bound and TTLs of the response cache.
     pub cache: CacheSettings,
+    /// What one operation may cost (document, request and upstream limits).
+    pub limits: OperationLimits,
 }
 
 impl Settings {
@@ -146,6 +159,7 @@ impl Settings {
             connect_timeout: Duration::from_secs(2),
             http: HttpPolicy::default(),
             cache: CacheSettings::default(),
+            limits: OperationLimits::default(),
         }
     }
 
@@ -189,6 +203,7 @@ impl Settings {
             settings.http.max_concurrency = concurrency.max(1);
         }
         apply_cache_settings(&raw, &mut settings.cache);
+        apply_hardening_settings(&raw, &mut settings);
         settings.blocks = configured_blocks(&raw)?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
         Ok(settings)
@@ -258,6 +273,26 @@ fn apply_cache_settings(raw: &RawSettings, cache: &mut CacheSettings) {
         if let Some(ms) = ms {
             *ttl = Duration::from_millis(ms);
         }
+    }
+}
+
+/// Breaker, retry budget and operation limits; zero where zero makes no sense reads as 1.
+fn apply_hardening_settings(raw: &RawSettings, settings: &mut Settings) {
+    if let Some(threshold) = raw.upstream_breaker_threshold {
+        settings.http.breaker.threshold = threshold;
+    }
+    if let Some(ms) = raw.upstream_breaker_cool_down_ms {
+        settings.http.breaker.cool_down = Duration::from_millis(ms.max(1));
+    }
+    if let Some(percent) = raw.upstream_retry_budget_percent {
+        settings.http.retry_budget_percent = percent;
+    }
+    let limits = &mut settings.limits;
+    if let Some(ms) = raw.gateway_operation_timeout_ms {
+        limits.operation_timeout = Duration::from_millis(ms.max(1));
+    }
+    if let Some(max) = raw.gateway_max_upstream_requests {
+        limits.max_upstream_requests = max.max(1);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The assembled gateway: block clients built from settings, the shared cache, the schema.
 //! Independent of HTTP serving, so tests and the benchmark can build one directly.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     blocks::{
@@ -15,8 +15,12 @@ use crate::{
     },
     cache::{CacheSettings, ResponseCache},
     config::Settings,
+    limits::OperationLimits,
     loaders::{BlockLoader, Loaders, RequestScope},
-    schema::{self, GatewaySchema},
+    schema::{
+        self, GatewaySchema,
+        errors::{SchemaError, request_error_response},
+    },
 };
 
 /// Why the gateway could not be assembled.
@@ -33,6 +37,9 @@ pub struct Gateway {
     schema: GatewaySchema,
     clients: Arc<BlockClients>,
     cache: ResponseCache,
+    limits: OperationLimits,
+    /// The longest a block call may take once started (bounds the execution backstop).
+    request_timeout: Duration,
 }
 
 impl Gateway {
@@ -60,6 +67,8 @@ impl Gateway {
             schema: schema::build(),
             clients: Arc::new(clients),
             cache: ResponseCache::new(cache),
+            limits: settings.limits,
+            request_timeout: settings.http.request_timeout,
         })
     }
 
@@ -78,13 +87,33 @@ impl Gateway {
         &self.cache
     }
 
-    /// Fresh loaders for one GraphQL request.
-    pub fn loaders(&self, scope: RequestScope) -> Loaders {
-        BlockLoader::new(self.clients.clone(), self.cache.clone(), scope).into_data_loader()
+    /// The operation limits in force.
+    pub fn limits(&self) -> &OperationLimits {
+        &self.limits
     }
 
-    /// Runs one GraphQL request with its own loaders.
+    /// Fresh loaders for one GraphQL operation: per-operation copies of the block clients
+    /// that count every call against the operation's deadline and request cap.
+    pub fn loaders(&self, scope: RequestScope) -> Loaders {
+        let budget = Arc::new(self.limits.operation_budget());
+        let clients = self.clients.map_http(|http| http.for_operation(budget.clone()));
+        BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
+            .with_budget(budget)
+            .into_data_loader()
+    }
+
+    /// Runs one GraphQL request with its own loaders. Fields still waiting for a block when
+    /// the operation's deadline passes fail on their own; should execution still run long
+    /// after it (a write in flight), the caller gets a timeout instead of waiting on.
     pub async fn execute(&self, request: async_graphql::Request, scope: RequestScope) -> async_graphql::Response {
-        self.schema.execute(request.data(self.loaders(scope))).await
+        let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
+        let execution = self.schema.execute(request.data(self.loaders(scope)));
+        match tokio::time::timeout(backstop, execution).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(?backstop, "an operation outlived its deadline and was abandoned");
+                request_error_response(&SchemaError::OperationAbandoned)
+            }
+        }
     }
 }

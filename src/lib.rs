@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod limits;
 pub mod links;
 pub mod loaders;
 pub mod sandbox;

@@ -61,7 +61,7 @@ pub enum BlockError {
         timeout: Duration,
     },
     /// The block answered with a non-success HTTP status.
-    #[error("the {block} block answered {status}{}", problem_suffix(problem))]
+    #[error("the {block} block answered {status}{}", problem_suffix(*status, problem))]
     Status {
         /// The block.
         block: BlockName,
@@ -86,9 +86,53 @@ pub enum BlockError {
         /// The block.
         block: BlockName,
     },
+    /// The block's circuit breaker is open after repeated failures: no request was sent.
+    #[error("the {block} block is failing; the gateway stopped calling it for a moment")]
+    CircuitOpen {
+        /// The block.
+        block: BlockName,
+        /// Time left before the gateway tries the block again.
+        retry_in: Duration,
+    },
+    /// The block asked for a pause (`429` with `Retry-After`) that has not ended: no request
+    /// was sent.
+    #[error("the {block} block asked the gateway to slow down; retry in {retry_after}s")]
+    Throttled {
+        /// The block.
+        block: BlockName,
+        /// Whole seconds left of the pause.
+        retry_after: u64,
+    },
+    /// The operation's time limit passed before the block answered.
+    #[error("the operation's time limit ({}ms) passed before the {block} block answered", limit.as_millis())]
+    DeadlineExceeded {
+        /// The block.
+        block: BlockName,
+        /// The operation's time limit.
+        limit: Duration,
+    },
+    /// The operation already sent as many upstream requests as one operation may.
+    #[error("the operation reached its limit of {limit} upstream requests; the {block} block was not called")]
+    RequestLimitExceeded {
+        /// The block.
+        block: BlockName,
+        /// The cap.
+        limit: usize,
+    },
+    /// The caller forwarded no credential for this block (forward mode): no request was sent.
+    #[error("no credential for the {block} block was forwarded")]
+    CredentialMissing {
+        /// The block.
+        block: BlockName,
+    },
 }
 
-fn problem_suffix(problem: &UpstreamProblem) -> String {
+/// The block's own words, shown only for client errors about the request's data: a 5xx
+/// body may hold a stack trace, and an auth failure's may echo a credential.
+fn problem_suffix(status: u16, problem: &UpstreamProblem) -> String {
+    if !(400..500).contains(&status) || matches!(status, 401 | 403 | 407) {
+        return String::new();
+    }
     match (&problem.detail, problem.fields.first()) {
         (Some(detail), _) => format!(": {}", truncate(detail)),
         (None, Some(issue)) => match &issue.field {
@@ -121,7 +165,12 @@ impl BlockError {
             | Self::Timeout { block, .. }
             | Self::Status { block, .. }
             | Self::Decode { block, .. }
-            | Self::Internal { block } => *block,
+            | Self::Internal { block }
+            | Self::CircuitOpen { block, .. }
+            | Self::Throttled { block, .. }
+            | Self::DeadlineExceeded { block, .. }
+            | Self::RequestLimitExceeded { block, .. }
+            | Self::CredentialMissing { block } => *block,
         }
     }
 
@@ -154,6 +203,11 @@ impl BlockError {
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
             Self::Decode { .. } => ErrorCode::UpstreamError,
             Self::Internal { .. } => ErrorCode::InternalServerError,
+            Self::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
+            Self::Throttled { .. } => ErrorCode::RateLimited,
+            Self::DeadlineExceeded { .. } => ErrorCode::UpstreamTimeout,
+            Self::RequestLimitExceeded { .. } => ErrorCode::RequestLimitExceeded,
+            Self::CredentialMissing { .. } => ErrorCode::Unauthenticated,
             Self::Status { status, .. } => match status {
                 400 | 422 => ErrorCode::BadUserInput,
                 401 => ErrorCode::Unauthenticated,
@@ -164,6 +218,16 @@ impl BlockError {
                 502..=504 => ErrorCode::UpstreamUnavailable,
                 _ => ErrorCode::UpstreamError,
             },
+        }
+    }
+
+    /// Seconds after which a retry may succeed, when known (`extensions.retryAfter`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
+            Self::CircuitOpen { retry_in, .. } => Some(retry_in.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! The HTTP core every block client shares: one pooled reqwest client, the block's auth
-//! headers, timeouts, a per-block concurrency bound, GET-only retries with jittered backoff,
-//! and error-body parsing. Block clients only build URLs and bodies.
+//! headers, timeouts, a per-block concurrency bound, a circuit breaker per block, GET-only
+//! retries with jittered backoff within a retry budget, the operation's deadline and request
+//! cap, and error-body parsing. Block clients only build URLs and bodies.
 
 use std::{sync::Arc, time::Duration};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::{
     Method, RequestBuilder, StatusCode,
     header::{HeaderName, HeaderValue, RETRY_AFTER},
@@ -17,7 +18,10 @@ use url::Url;
 
 use super::{
     BlockName,
+    breaker::{BreakerPolicy, CircuitBreaker, Outcome, Refusal},
     error::{BlockError, FieldIssue, Result, UpstreamProblem},
+    operation::OperationBudget,
+    retry_budget::RetryBudget,
 };
 
 /// How a block expects to be authenticated.
@@ -39,6 +43,11 @@ pub enum BlockAuth {
         /// The secret.
         secret: SecretString,
     },
+    /// Header values sent exactly as given (credentials a caller forwarded).
+    Verbatim(Vec<(HeaderName, SecretString)>),
+    /// No credential: calls fail with `UNAUTHENTICATED` without a request (a caller in
+    /// forward mode who sent none for this block).
+    Missing,
 }
 
 impl BlockAuth {
@@ -58,6 +67,10 @@ impl BlockAuth {
                 };
                 request.header(header.clone(), sensitive(&value))
             }
+            Self::Verbatim(headers) => headers.iter().fold(request, |request, (name, value)| {
+                request.header(name.clone(), sensitive(value.expose_secret()))
+            }),
+            Self::Missing => request,
         }
     }
 }
@@ -81,6 +94,10 @@ pub struct HttpPolicy {
     pub retry_base_delay: Duration,
     /// Requests to this block in flight at once, across all operations.
     pub max_concurrency: usize,
+    /// When the block's circuit breaker opens and for how long.
+    pub breaker: BreakerPolicy,
+    /// Retries may add at most this percentage of the requests sent (plus a small reserve).
+    pub retry_budget_percent: u32,
 }
 
 impl Default for HttpPolicy {
@@ -90,6 +107,8 @@ impl Default for HttpPolicy {
             max_retries: 2,
             retry_base_delay: Duration::from_millis(50),
             max_concurrency: 64,
+            breaker: BreakerPolicy::default(),
+            retry_budget_percent: 20,
         }
     }
 }
@@ -107,7 +126,8 @@ pub fn shared_client(connect_timeout: Duration) -> std::result::Result<reqwest::
         .build()
 }
 
-/// The shared HTTP machinery bound to one block: base URL, auth, policy and bound.
+/// The shared HTTP machinery bound to one block: base URL, auth, policy and bound, the
+/// block's breaker and retry budget, and (in a per-operation copy) the operation's budget.
 #[derive(Clone)]
 pub struct BlockHttp {
     block: BlockName,
@@ -116,6 +136,15 @@ pub struct BlockHttp {
     auth: Arc<BlockAuth>,
     policy: Arc<HttpPolicy>,
     permits: Arc<Semaphore>,
+    breaker: Arc<CircuitBreaker>,
+    retry_budget: Arc<RetryBudget>,
+    operation: Option<Arc<OperationBudget>>,
+}
+
+/// How long one attempt may take, and whether the operation's deadline set that.
+struct AttemptLimit {
+    duration: Duration,
+    by_deadline: bool,
 }
 
 impl BlockHttp {
@@ -127,8 +156,11 @@ impl BlockHttp {
             base,
             client,
             auth: Arc::new(auth),
+            breaker: Arc::new(CircuitBreaker::new(policy.breaker)),
+            retry_budget: Arc::new(RetryBudget::new(policy.retry_budget_percent)),
             policy: Arc::new(policy),
             permits,
+            operation: None,
         }
     }
 
@@ -143,10 +175,18 @@ impl BlockHttp {
     }
 
     /// The same block reached with other credentials (forwarded caller credentials);
-    /// pool, policy and concurrency bound stay shared.
+    /// pool, policy, concurrency bound, breaker and retry budget stay shared.
     pub fn with_auth(&self, auth: BlockAuth) -> Self {
         Self {
             auth: Arc::new(auth),
+            ..self.clone()
+        }
+    }
+
+    /// The copy one operation uses: its calls count against `budget` (deadline, request cap).
+    pub fn for_operation(&self, budget: Arc<OperationBudget>) -> Self {
+        Self {
+            operation: Some(budget),
             ..self.clone()
         }
     }
@@ -168,25 +208,38 @@ impl BlockHttp {
         self.auth.apply(request).send().await.is_ok()
     }
 
-    /// GET a JSON document. Retried on connection errors, 502, 503 and 504.
+    /// GET a JSON document. Retried on connection errors, 502, 503 and 504, with jittered
+    /// backoff, while the retry budget and the operation's deadline allow.
     pub async fn get_json<T: DeserializeOwned>(&self, route: &'static str, url: Url) -> Result<T> {
-        let attempt = || async {
-            let body = self.send(Method::GET, route, url.clone(), None).await?;
-            self.decode(&body)
-        };
-        let backoff = ExponentialBuilder::default()
+        self.retry_budget.record_request();
+        let mut delays = ExponentialBuilder::default()
             .with_min_delay(self.policy.retry_base_delay)
             .with_max_delay(Duration::from_secs(2))
             .with_max_times(self.policy.max_retries)
-            .with_jitter();
-        attempt
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            .when(BlockError::is_retryable)
-            .notify(|error, delay| {
-                tracing::debug!(block = %self.block, route, %error, ?delay, "retrying GET");
-            })
-            .await
+            .with_jitter()
+            .build();
+        loop {
+            let error = match self.send(Method::GET, route, url.clone(), None).await {
+                Ok(body) => return self.decode(&body),
+                Err(error) => error,
+            };
+            let Some(delay) = delays.next().filter(|delay| self.may_retry(&error, *delay)) else {
+                return Err(error);
+            };
+            tracing::debug!(block = %self.block, route, %error, ?delay, "retrying GET");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// A retry is sent only for a retryable failure, when the operation still has time for
+    /// the backoff, and when the block's retry budget has a token (taken last).
+    fn may_retry(&self, error: &BlockError, delay: Duration) -> bool {
+        let time_left = self
+            .operation
+            .as_ref()
+            .and_then(|operation| operation.remaining())
+            .is_none_or(|left| left > delay);
+        error.is_retryable() && time_left && self.retry_budget.try_retry()
     }
 
     /// GET that maps 404 to `None`.
@@ -231,8 +284,82 @@ impl BlockHttp {
         })
     }
 
-    /// One attempt: wait for a permit, send, read the body, map the status.
+    /// One attempt, refused without a request when the caller has no credential for the
+    /// block, the operation's deadline passed, the breaker is open or the block asked for a
+    /// pause, or the operation's request cap is reached. The attempt (waiting for a permit
+    /// included) is bounded by the request timeout and, for reads, the operation's deadline.
     async fn send(&self, method: Method, route: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Body> {
+        if matches!(*self.auth, BlockAuth::Missing) {
+            return Err(BlockError::CredentialMissing { block: self.block });
+        }
+        let limit = self.attempt_limit(method == Method::GET)?;
+        let pass = self.breaker.admit().map_err(|refusal| self.refused(refusal))?;
+        if let Some(operation) = &self.operation {
+            operation
+                .take_request()
+                .map_err(|limit| BlockError::RequestLimitExceeded {
+                    block: self.block,
+                    limit,
+                })?;
+        }
+        let result = match tokio::time::timeout(limit.duration, self.exchange(method, route, url, body)).await {
+            Ok(result) => result,
+            Err(_) if limit.by_deadline => return Err(self.deadline_exceeded()),
+            Err(_) => Err(BlockError::Timeout {
+                block: self.block,
+                timeout: limit.duration,
+            }),
+        };
+        if let Some(outcome) = breaker_outcome(&result)
+            && pass.settle(outcome)
+        {
+            tracing::warn!(block = %self.block, "circuit opened: calls refused for the cool-down");
+        }
+        result
+    }
+
+    fn attempt_limit(&self, is_read: bool) -> Result<AttemptLimit> {
+        let own = AttemptLimit {
+            duration: self.policy.request_timeout,
+            by_deadline: false,
+        };
+        match self.operation.as_ref().and_then(|operation| operation.remaining()) {
+            Some(left) if left.is_zero() => Err(self.deadline_exceeded()),
+            // A write already sent is not cut short by the deadline: its outcome matters.
+            Some(left) if is_read && left < own.duration => Ok(AttemptLimit {
+                duration: left,
+                by_deadline: true,
+            }),
+            _ => Ok(own),
+        }
+    }
+
+    fn deadline_exceeded(&self) -> BlockError {
+        BlockError::DeadlineExceeded {
+            block: self.block,
+            limit: self
+                .operation
+                .as_ref()
+                .map(|operation| operation.time_limit())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn refused(&self, refusal: Refusal) -> BlockError {
+        match refusal {
+            Refusal::Open { retry_in } => BlockError::CircuitOpen {
+                block: self.block,
+                retry_in,
+            },
+            Refusal::Paused { retry_after } => BlockError::Throttled {
+                block: self.block,
+                retry_after,
+            },
+        }
+    }
+
+    /// Waits for a permit, sends, reads the body and maps the status.
+    async fn exchange(&self, method: Method, route: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Body> {
         let _permit = self
             .permits
             .acquire()
@@ -242,7 +369,6 @@ impl BlockHttp {
         let mut request = self
             .client
             .request(method.clone(), url)
-            .timeout(self.policy.request_timeout)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {
             request = request
@@ -330,6 +456,25 @@ impl WithoutUrl for reqwest::Error {
 
 /// A successful answer's raw body.
 struct Body(bytes::Bytes);
+
+/// What an attempt says about the block's health; `None` when it says nothing (the
+/// gateway failed, or refused before sending).
+fn breaker_outcome(result: &Result<Body>) -> Option<Outcome> {
+    match result {
+        Ok(_) => Some(Outcome::Answered),
+        Err(BlockError::Unreachable { .. } | BlockError::Timeout { .. }) => Some(Outcome::Unavailable),
+        Err(BlockError::Status {
+            status: 429,
+            retry_after,
+            ..
+        }) => Some(Outcome::RateLimited {
+            retry_after: retry_after.map(Duration::from_secs),
+        }),
+        Err(BlockError::Status { status, .. }) if *status >= 500 => Some(Outcome::Unavailable),
+        Err(BlockError::Status { .. }) => Some(Outcome::Answered),
+        Err(_) => None,
+    }
+}
 
 fn retry_after_seconds(value: Option<&HeaderValue>) -> Option<u64> {
     value?.to_str().ok()?.trim().parse().ok()

@@ -3,9 +3,12 @@
 
 pub mod assets;
 pub mod b2b;
+pub mod breaker;
 pub mod crm;
 pub mod error;
 pub mod http;
+pub mod operation;
+pub mod retry_budget;
 pub mod sales;
 pub mod search;
 pub mod wire;
@@ -98,6 +101,18 @@ impl BlockClients {
         self.crm
             .as_ref()
             .ok_or(BlockError::NotConfigured { block: BlockName::Crm })
+    }
+
+    /// The same clients with each HTTP core replaced by `adapt(core)`: the per-operation
+    /// copies (operation budget, forwarded credentials).
+    pub fn map_http(&self, adapt: impl Fn(&http::BlockHttp) -> http::BlockHttp) -> Self {
+        Self {
+            sales: self.sales.as_ref().map(|c| SalesClient::new(adapt(c.http()))),
+            search: self.search.as_ref().map(|c| SearchClient::new(adapt(c.http()))),
+            assets: self.assets.as_ref().map(|c| AssetsClient::new(adapt(c.http()))),
+            b2b: self.b2b.as_ref().map(|c| B2bClient::new(adapt(c.http()))),
+            crm: self.crm.as_ref().map(|c| CrmClient::new(adapt(c.http()))),
+        }
     }
 
     /// The HTTP cores of the configured blocks (readiness probes).

@@ -19,7 +19,7 @@ pub use invalidate::{Touched, forget};
 pub use keys::*;
 
 use crate::{
-    blocks::{BlockClients, BlockError, BlockName},
+    blocks::{BlockClients, BlockError, BlockName, operation::OperationBudget},
     cache::{CacheKey, EntryKind, Record, Resource, ResponseCache},
 };
 
@@ -43,12 +43,42 @@ pub struct BlockLoader {
     clients: Arc<BlockClients>,
     cache: ResponseCache,
     scope: RequestScope,
+    budget: Option<Arc<OperationBudget>>,
 }
 
 impl BlockLoader {
     /// A loader for one request.
     pub fn new(clients: Arc<BlockClients>, cache: ResponseCache, scope: RequestScope) -> Self {
-        Self { clients, cache, scope }
+        Self {
+            clients,
+            cache,
+            scope,
+            budget: None,
+        }
+    }
+
+    /// Bounds every load by the operation's deadline, also a wait for another request's
+    /// fetch of the same key (the clients themselves should carry the same budget).
+    pub fn with_budget(mut self, budget: Arc<OperationBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Loads one key within the operation's deadline, if it has one.
+    async fn load_within_deadline<K: RecordKey>(&self, key: &K) -> Loaded<K::Record> {
+        let Some((deadline, limit)) = self
+            .budget
+            .as_ref()
+            .and_then(|budget| Some((budget.deadline()?, budget.time_limit())))
+        else {
+            return self.load_key(key).await;
+        };
+        tokio::time::timeout_at(deadline, self.load_key(key))
+            .await
+            .unwrap_or(Err(BlockError::DeadlineExceeded {
+                block: K::RESOURCE.block(),
+                limit,
+            }))
     }
 
     /// Wraps it in a request-scoped `DataLoader` whose per-request memo makes every
@@ -165,7 +195,7 @@ impl<K: RecordKey> Loader<K> for BlockLoader {
         let loads = keys.iter().map(|key| async move {
             // A panic while loading one key becomes that key's error: the DataLoader would
             // otherwise drop every waiting caller's channel and panic them all.
-            let outcome = AssertUnwindSafe(self.load_key(key))
+            let outcome = AssertUnwindSafe(self.load_within_deadline(key))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {

@@ -40,6 +40,9 @@ pub enum SchemaError {
     /// A bug in the gateway; details are logged.
     #[error("internal error")]
     Internal,
+    /// The operation ran past its deadline and was abandoned as a whole.
+    #[error("the operation did not finish within its time limit")]
+    OperationAbandoned,
 }
 
 impl SchemaError {
@@ -56,6 +59,7 @@ impl SchemaError {
             Self::Block(error) => error.code(),
             Self::MissingField { .. } | Self::UnknownValue { .. } => ErrorCode::UpstreamError,
             Self::Internal => ErrorCode::InternalServerError,
+            Self::OperationAbandoned => ErrorCode::UpstreamTimeout,
         }
     }
 
@@ -99,12 +103,8 @@ impl ErrorExtensions for SchemaError {
                 if let Some(status) = error.status() {
                     extensions.set("status", status);
                 }
-                if let BlockError::Status {
-                    retry_after: Some(seconds),
-                    ..
-                } = error
-                {
-                    extensions.set("retryAfter", *seconds);
+                if let Some(seconds) = error.retry_after() {
+                    extensions.set("retryAfter", seconds);
                 }
             }
         })
@@ -127,6 +127,20 @@ impl<T> IntoGraphql<T> for Result<T, BlockError> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(|error| SchemaError::Block(error).extend())
     }
+}
+
+/// An error raised outside any field (a refused request, an abandoned operation), as the
+/// GraphQL error the caller sees: no location, no path.
+pub fn request_error(error: &SchemaError) -> ServerError {
+    let extended = error.extend();
+    let mut server_error = ServerError::new(extended.message, None);
+    server_error.extensions = extended.extensions;
+    server_error
+}
+
+/// A response made of one [`request_error`], without `data`.
+pub fn request_error_response(error: &SchemaError) -> async_graphql::Response {
+    async_graphql::Response::from_errors(vec![request_error(error)])
 }
 
 /// Reports an error for a field while the field still answers (a value found in a later

@@ -4,6 +4,7 @@
 mod cache;
 mod clients;
 mod contract_fixtures;
+mod hardening;
 mod helpers;
 mod http;
 mod log_capture;
