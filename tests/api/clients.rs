@@ -33,6 +33,13 @@ pub fn take_one(app: &TestApp, block: &str) -> RecordedRequest {
     request
 }
 
+/// The one request `block` saw (see [`take_one`]), checked for method, path and query.
+pub fn sent_once(app: &TestApp, block: &str, method: &str, path: &str, query: Option<&str>) -> RecordedRequest {
+    let request = take_one(app, block);
+    assert_route(&request, method, path, query);
+    request
+}
+
 /// The documented auth headers of each block, and the JSON `Accept`.
 fn assert_credentials(app: &TestApp, block: &str, request: &RecordedRequest) {
     let c = &app.sandbox.credentials;
@@ -118,7 +125,7 @@ async fn sales_lists_users_by_page_and_records() {
     let sales = app.gateway.clients().sales().expect("sales configured");
 
     let page = sales.list_users(2, 5).await.expect("page 2");
-    assert_route(&take_one(&app, "sales"), "GET", "/users/", Some("page=2&records=5"));
+    sent_once(&app, "sales", "GET", "/users/", Some("page=2&records=5"));
 
     let in_sales: Vec<&DemoIdentity> = app.sandbox.demo.identities.iter().filter(|i| i.in_sales).collect();
     let expected: Vec<Option<String>> = in_sales[5..10].iter().map(|i| some(&i.unique_id)).collect();
@@ -140,12 +147,7 @@ async fn sales_gets_a_user_or_none() {
         .await
         .expect("answer")
         .expect("found");
-    assert_route(
-        &take_one(&app, "sales"),
-        "GET",
-        &format!("/users/{}/", identity.unique_id),
-        None,
-    );
+    sent_once(&app, "sales", "GET", &format!("/users/{}/", identity.unique_id), None);
     assert_eq!(user.unique_id, some(&identity.unique_id));
     assert_eq!(user.email, some(&identity.email));
     assert_eq!(user.first_name, some(&identity.first_name));
@@ -154,7 +156,7 @@ async fn sales_gets_a_user_or_none() {
 
     let unknown = new_id();
     assert!(sales.get_user(&unknown).await.expect("a 404 is an answer").is_none());
-    assert_route(&take_one(&app, "sales"), "GET", &format!("/users/{unknown}/"), None);
+    sent_once(&app, "sales", "GET", &format!("/users/{unknown}/"), None);
 }
 
 #[tokio::test]
@@ -170,8 +172,7 @@ async fn sales_registers_a_user_once() {
     };
 
     let user = sales.register_user(&id, &fields).await.expect("201");
-    let sent = take_one(&app, "sales");
-    assert_route(&sent, "POST", &format!("/users/{id}/register/"), None);
+    let sent = sent_once(&app, "sales", "POST", &format!("/users/{id}/register/"), None);
     assert_eq!(
         json_body(&sent),
         json!({"user": {"email": "jane.smith@example.com", "first_name": "Jane", "display_name": "Jane Smith"}})
@@ -208,8 +209,7 @@ async fn sales_updates_a_user_and_gets_a_partial_answer() {
     };
 
     let user = sales.update_user(&identity.unique_id, &fields).await.expect("200");
-    let sent = take_one(&app, "sales");
-    assert_route(&sent, "PUT", &format!("/users/{}/", identity.unique_id), None);
+    let sent = sent_once(&app, "sales", "PUT", &format!("/users/{}/", identity.unique_id), None);
     assert_eq!(
         json_body(&sent),
         json!({"user": {"display_name": "Jane S.", "phone": "+1987654321"}})
@@ -230,12 +230,7 @@ async fn sales_lists_and_registers_entities() {
     let demo = &app.sandbox.demo;
 
     let page = sales.list_entities(1, 100).await.expect("entities");
-    assert_route(
-        &take_one(&app, "sales"),
-        "GET",
-        "/entities/",
-        Some("page=1&records=100"),
-    );
+    sent_once(&app, "sales", "GET", "/entities/", Some("page=1&records=100"));
     let organizations = demo.organizations.iter().filter(|o| o.has_sales_entity);
     let expected = organizations.clone().count() + demo.standalone_sales_entity_ids.len();
     assert_eq!(page.total, Some(expected as u64));
@@ -256,8 +251,7 @@ async fn sales_lists_and_registers_entities() {
         email: some("billing@zephyr.example"),
     };
     let entity = sales.register_entity(&id, &fields).await.expect("201");
-    let sent = take_one(&app, "sales");
-    assert_route(&sent, "POST", &format!("/entities/{id}/register/"), None);
+    let sent = sent_once(&app, "sales", "POST", &format!("/entities/{id}/register/"), None);
     assert_eq!(
         json_body(&sent),
         json!({"entity": {"name": "Zephyr Freight", "entity_type": "organization", "email": "billing@zephyr.example"}})
@@ -279,8 +273,9 @@ async fn sales_gets_and_registers_customers() {
         .await
         .expect("answer")
         .expect("found");
-    assert_route(
-        &take_one(&app, "sales"),
+    sent_once(
+        &app,
+        "sales",
         "GET",
         &format!("/customers/{}/", identity.unique_id),
         None,
@@ -306,8 +301,7 @@ async fn sales_gets_and_registers_customers() {
         ..SalesCustomerFields::default()
     };
     let registered = sales.register_customer(&id, &fields).await.expect("201");
-    let sent = take_one(&app, "sales");
-    assert_route(&sent, "POST", &format!("/customers/{id}/register/"), None);
+    let sent = sent_once(&app, "sales", "POST", &format!("/customers/{id}/register/"), None);
     assert_eq!(
         json_body(&sent),
         json!({"customer": {"email": "alice@johnson.example", "last_name": "Johnson", "company_name": "Johnson LLC"}})
@@ -332,8 +326,9 @@ async fn search_gets_registers_and_updates_identities_without_trailing_slashes()
         .await
         .expect("answer")
         .expect("found");
-    assert_route(
-        &take_one(&app, "search"),
+    sent_once(
+        &app,
+        "search",
         "GET",
         &format!("/identities/{}", identity.unique_id),
         None,
@@ -353,8 +348,7 @@ async fn search_gets_registers_and_updates_identities_without_trailing_slashes()
         ..SearchIdentityFields::default()
     };
     let registered = search.register_identity(&id, &fields).await.expect("201");
-    let sent = take_one(&app, "search");
-    assert_route(&sent, "POST", &format!("/identities/{id}/register"), None);
+    let sent = sent_once(&app, "search", "POST", &format!("/identities/{id}/register"), None);
     assert_eq!(
         json_body(&sent),
         json!({"user": {"email": "new.user@example.com", "name": "New User"}})
@@ -373,8 +367,7 @@ async fn search_gets_registers_and_updates_identities_without_trailing_slashes()
         ..SearchIdentityFields::default()
     };
     let updated = search.update_identity(&id, &update).await.expect("200");
-    let sent = take_one(&app, "search");
-    assert_route(&sent, "PUT", &format!("/identities/{id}"), None);
+    let sent = sent_once(&app, "search", "PUT", &format!("/identities/{id}"), None);
     assert_eq!(
         json_body(&sent),
         json!({"user": {"name": "John Updated", "avatar_url": "https://example.com/new-avatar.jpg"}})
@@ -393,7 +386,7 @@ async fn assets_lists_and_gets_users() {
     let demo = &app.sandbox.demo;
 
     let users = assets.list_users().await.expect("list");
-    assert_route(&take_one(&app, "assets"), "GET", "/users", None);
+    sent_once(&app, "assets", "GET", "/users", None);
     let expected: Vec<Option<String>> = demo
         .identities
         .iter()
@@ -409,12 +402,7 @@ async fn assets_lists_and_gets_users() {
         .await
         .expect("answer")
         .expect("found");
-    assert_route(
-        &take_one(&app, "assets"),
-        "GET",
-        &format!("/users/{}", identity.unique_id),
-        None,
-    );
+    sent_once(&app, "assets", "GET", &format!("/users/{}", identity.unique_id), None);
     assert_eq!(user.email, some(&identity.email));
     assert_eq!(user.assets_count, Some(identity.asset_count as i64));
 
@@ -436,22 +424,17 @@ async fn assets_reads_a_users_entities_assets_and_ownership() {
     let id = &identity.unique_id;
 
     let entities = assets.user_entities(id).await.expect("answer").expect("known user");
-    assert_route(&take_one(&app, "assets"), "GET", &format!("/users/{id}/entities"), None);
+    sent_once(&app, "assets", "GET", &format!("/users/{id}/entities"), None);
     assert!(!entities.is_empty());
     assert!(entities.iter().all(|e| e.name.is_some() && e.access_level.is_some()));
 
     let held = assets.user_assets(id).await.expect("answer").expect("known user");
-    assert_route(&take_one(&app, "assets"), "GET", &format!("/users/{id}/assets"), None);
+    sent_once(&app, "assets", "GET", &format!("/users/{id}/assets"), None);
     assert_eq!(held.len(), identity.asset_count);
     assert!(held.iter().all(|a| a.serial_number.is_some()));
 
     let ownership = assets.user_ownership(id).await.expect("answer").expect("known user");
-    assert_route(
-        &take_one(&app, "assets"),
-        "GET",
-        &format!("/users/{id}/ownership"),
-        None,
-    );
+    sent_once(&app, "assets", "GET", &format!("/users/{id}/ownership"), None);
     let mut owned: Vec<_> = ownership.iter().map(|o| o.asset_unique_id.clone()).collect();
     let mut asset_ids: Vec<_> = held.iter().map(|a| a.unique_id.clone()).collect();
     owned.sort();
@@ -460,12 +443,7 @@ async fn assets_reads_a_users_entities_assets_and_ownership() {
 
     let stranger = &only_in_sales(&app).unique_id;
     assert!(assets.user_assets(stranger).await.expect("answer").is_none());
-    assert_route(
-        &take_one(&app, "assets"),
-        "GET",
-        &format!("/users/{stranger}/assets"),
-        None,
-    );
+    sent_once(&app, "assets", "GET", &format!("/users/{stranger}/assets"), None);
 }
 
 #[tokio::test]
@@ -481,8 +459,7 @@ async fn assets_registers_and_updates_users() {
     };
 
     let user = assets.register_user(&id, &fields).await.expect("201");
-    let sent = take_one(&app, "assets");
-    assert_route(&sent, "POST", &format!("/users/{id}/register"), None);
+    let sent = sent_once(&app, "assets", "POST", &format!("/users/{id}/register"), None);
     assert_eq!(
         json_body(&sent),
         json!({"user": {"email": "new.user@example.com", "username": "newuser", "display_name": "New User"}})
@@ -496,8 +473,7 @@ async fn assets_registers_and_updates_users() {
         ..AssetsUserFields::default()
     };
     let updated = assets.update_user(&id, &update).await.expect("200");
-    let sent = take_one(&app, "assets");
-    assert_route(&sent, "PUT", &format!("/users/{id}"), None);
+    let sent = sent_once(&app, "assets", "PUT", &format!("/users/{id}"), None);
     assert_eq!(json_body(&sent), json!({"user": {"display_name": "John D."}}));
     assert_eq!(updated.display_name, some("John D."));
     assert_eq!(updated.username, None);
@@ -585,7 +561,7 @@ async fn b2b_lists_users_by_limit_and_page() {
     let b2b = app.gateway.clients().b2b().expect("b2b configured");
 
     let page = b2b.list_users(&B2bUserFilter::default(), 5, 2).await.expect("page 2");
-    assert_route(&take_one(&app, "b2b"), "GET", "/api/v1/users/", Some("limit=5&page=2"));
+    sent_once(&app, "b2b", "GET", "/api/v1/users/", Some("limit=5&page=2"));
     let listed: Vec<i64> = app
         .sandbox
         .demo
@@ -607,12 +583,7 @@ async fn b2b_gets_a_user_or_none() {
     let (demo_user, _) = listed_b2b_user(&app);
 
     let user = b2b.get_user(demo_user.id).await.expect("answer").expect("found");
-    assert_route(
-        &take_one(&app, "b2b"),
-        "GET",
-        &format!("/api/v1/users/{}/", demo_user.id),
-        None,
-    );
+    sent_once(&app, "b2b", "GET", &format!("/api/v1/users/{}/", demo_user.id), None);
     assert_eq!(user.id, demo_user.id);
     assert_eq!(user.email, some(&demo_user.email));
     assert_eq!(user.is_active, Some(demo_user.is_active));
@@ -623,7 +594,7 @@ async fn b2b_gets_a_user_or_none() {
     assert!(division.name.is_some());
 
     assert!(b2b.get_user(999_999).await.expect("a 404 is an answer").is_none());
-    assert_route(&take_one(&app, "b2b"), "GET", "/api/v1/users/999999/", None);
+    sent_once(&app, "b2b", "GET", "/api/v1/users/999999/", None);
 }
 
 #[tokio::test]
@@ -642,8 +613,7 @@ async fn b2b_creates_a_user_without_keeping_the_password() {
 
     // The sandbox answers 201 where the document shows 200: any 2xx is a success.
     let user = b2b.create_user(&request).await.expect("created");
-    let sent = take_one(&app, "b2b");
-    assert_route(&sent, "POST", "/api/v1/users/", None);
+    let sent = sent_once(&app, "b2b", "POST", "/api/v1/users/", None);
     assert_eq!(
         json_body(&sent),
         json!({
@@ -689,8 +659,7 @@ async fn b2b_updates_a_user_with_only_the_supplied_fields() {
     };
 
     let user = b2b.update_user(demo_user.id, &update).await.expect("200");
-    let sent = take_one(&app, "b2b");
-    assert_route(&sent, "PUT", &format!("/api/v1/users/{}/", demo_user.id), None);
+    let sent = sent_once(&app, "b2b", "PUT", &format!("/api/v1/users/{}/", demo_user.id), None);
     assert_eq!(json_body(&sent), json!({"first_name": "Renamed", "division": 2}));
     assert_eq!(user.id, demo_user.id);
     assert_eq!(user.first_name, some("Renamed"));
@@ -718,14 +687,24 @@ async fn b2b_deactivates_activates_and_updates_remote_ids() {
     let (user, _) = listed_b2b_user(&app);
 
     b2b.deactivate_user(user.id).await.expect("deactivated");
-    let sent = take_one(&app, "b2b");
-    assert_route(&sent, "POST", &format!("/api/v1/users/{}/deactivate/", user.id), None);
+    let sent = sent_once(
+        &app,
+        "b2b",
+        "POST",
+        &format!("/api/v1/users/{}/deactivate/", user.id),
+        None,
+    );
     assert_no_body(&sent);
     assert_eq!(b2b_detail(&app, user.id).await.is_active, Some(false));
 
     b2b.activate_user(user.id).await.expect("activated");
-    let sent = take_one(&app, "b2b");
-    assert_route(&sent, "POST", &format!("/api/v1/users/{}/activate/", user.id), None);
+    let sent = sent_once(
+        &app,
+        "b2b",
+        "POST",
+        &format!("/api/v1/users/{}/activate/", user.id),
+        None,
+    );
     assert_no_body(&sent);
     assert_eq!(b2b_detail(&app, user.id).await.is_active, Some(true));
 
@@ -746,9 +725,9 @@ async fn b2b_deactivates_activates_and_updates_remote_ids() {
         .expect("a user without remote id");
     assert_eq!(b2b_detail(&app, unlisted.id).await.remote_id, None);
     b2b.update_remote_id(unlisted.id).await.expect("updated");
-    let sent = take_one(&app, "b2b");
-    assert_route(
-        &sent,
+    let sent = sent_once(
+        &app,
+        "b2b",
         "POST",
         &format!("/api/v1/users/{}/update_remote_id/", unlisted.id),
         None,
@@ -769,8 +748,9 @@ async fn crm_lists_organizations_by_name_and_owner() {
         owner: None,
     };
     let page = crm.list_organizations(&by_name, 1, 20).await.expect("list");
-    assert_route(
-        &take_one(&app, "crm"),
+    sent_once(
+        &app,
+        "crm",
         "GET",
         "/api/crm/organizations/",
         Some("name=acme&page=1&page_size=20"),
@@ -792,8 +772,9 @@ async fn crm_lists_organizations_by_name_and_owner() {
         owner: Some(owner),
     };
     let page = crm.list_organizations(&by_owner, 1, 100).await.expect("list");
-    assert_route(
-        &take_one(&app, "crm"),
+    sent_once(
+        &app,
+        "crm",
         "GET",
         "/api/crm/organizations/",
         Some(&format!("owner={owner}&page=1&page_size=100")),
@@ -820,8 +801,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
     };
 
     let created = crm.create_organization(&fields).await.expect("201");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "POST", "/api/crm/organizations/", None);
+    let sent = sent_once(&app, "crm", "POST", "/api/crm/organizations/", None);
     assert_eq!(
         json_body(&sent),
         json!({"name": "Zephyr Freight", "address": {"city": "Lisbon"}, "owner": 2, "metadata": {"industry": "logistics"}})
@@ -847,7 +827,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
     );
 
     let read = crm.get_organization(&created.id).await.expect("answer").expect("found");
-    assert_route(&take_one(&app, "crm"), "GET", &path, None);
+    sent_once(&app, "crm", "GET", &path, None);
     assert_eq!(read.address, Some(json!({"city": "Lisbon"})));
 
     let replacement = OrganizationFields {
@@ -857,8 +837,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
         metadata: Some(json!({})),
     };
     let replaced = crm.replace_organization(&created.id, &replacement).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "PUT", &path, None);
+    let sent = sent_once(&app, "crm", "PUT", &path, None);
     assert_eq!(
         json_body(&sent),
         json!({"name": "Zephyr Logistics", "address": {"city": "Porto"}, "owner": null, "metadata": {}})
@@ -871,15 +850,13 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
         ..OrganizationFields::default()
     };
     let patched = crm.patch_organization(&created.id, &patch).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "PATCH", &path, None);
+    let sent = sent_once(&app, "crm", "PATCH", &path, None);
     assert_eq!(json_body(&sent), json!({"metadata": {"tier": "gold"}}));
     assert_eq!(patched.metadata, Some(json!({"tier": "gold"})));
     assert_eq!(patched.name, some("Zephyr Logistics"));
 
     crm.delete_organization(&created.id).await.expect("204");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "DELETE", &path, None);
+    let sent = sent_once(&app, "crm", "DELETE", &path, None);
     assert_no_body(&sent);
     assert!(crm.get_organization(&created.id).await.expect("answer").is_none());
     take_one(&app, "crm");
@@ -994,8 +971,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
     };
 
     let created = crm.create_person(&fields).await.expect("201");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "POST", "/api/crm/persons/", None);
+    let sent = sent_once(&app, "crm", "POST", "/api/crm/persons/", None);
     assert_eq!(
         json_body(&sent),
         json!({
@@ -1012,7 +988,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
     let path = format!("/api/crm/persons/{}/", created.id);
 
     let read = crm.get_person(&created.id).await.expect("answer").expect("found");
-    assert_route(&take_one(&app, "crm"), "GET", &path, None);
+    sent_once(&app, "crm", "GET", &path, None);
     assert_eq!(read.unique_id, some(&unique_id));
 
     let replacement = PersonFields {
@@ -1024,8 +1000,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
         ..PersonFields::default()
     };
     let replaced = crm.replace_person(&created.id, &replacement).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "PUT", &path, None);
+    let sent = sent_once(&app, "crm", "PUT", &path, None);
     assert_eq!(
         json_body(&sent),
         json!({
@@ -1044,8 +1019,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
         ..PersonFields::default()
     };
     let patched = crm.patch_person(&created.id, &patch).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "PATCH", &path, None);
+    let sent = sent_once(&app, "crm", "PATCH", &path, None);
     assert_eq!(json_body(&sent), json!({"job_title": "CTO"}));
     assert_eq!(patched.job_title, some("CTO"));
     assert_eq!(patched.name, some("Grace B. Hopper"));
@@ -1061,8 +1035,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
     assert_eq!(cleared.job_title, some("CTO"));
 
     crm.delete_person(&created.id).await.expect("204");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "DELETE", &path, None);
+    let sent = sent_once(&app, "crm", "DELETE", &path, None);
     assert_no_body(&sent);
     assert!(crm.get_person(&created.id).await.expect("answer").is_none());
     take_one(&app, "crm");
@@ -1095,8 +1068,7 @@ async fn crm_invites_a_person_and_reports_the_existing_invitation() {
     };
 
     let outcome = crm.invite_person(&id, &request).await.expect("201");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "POST", &format!("/api/crm/persons/{id}/invite/"), None);
+    let sent = sent_once(&app, "crm", "POST", &format!("/api/crm/persons/{id}/invite/"), None);
     assert_eq!(
         json_body(&sent),
         json!({"is_admin": false, "redirect_to": "https://app.example/welcome"})
@@ -1149,12 +1121,7 @@ async fn crm_invite_refusals_are_errors_with_their_status() {
     ];
     for (id, expected) in cases {
         let (status, problem) = status_error(crm.invite_person(&id, &InviteRequest::default()).await);
-        assert_route(
-            &take_one(&app, "crm"),
-            "POST",
-            &format!("/api/crm/persons/{id}/invite/"),
-            None,
-        );
+        sent_once(&app, "crm", "POST", &format!("/api/crm/persons/{id}/invite/"), None);
         assert_eq!(status, expected, "{problem:?}");
         assert!(problem.detail.is_some(), "{problem:?}");
     }
@@ -1170,8 +1137,7 @@ async fn crm_links_a_person_to_a_user_once() {
     let [first_user, other_user] = [3, 4];
 
     let linked = crm.link_user(&id, first_user).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "POST", &path, None);
+    let sent = sent_once(&app, "crm", "POST", &path, None);
     assert_eq!(json_body(&sent), json!({"user_id": first_user}));
     assert_eq!(linked.platform_user, Some(first_user));
     assert_eq!(linked.active, Some(false));
@@ -1201,8 +1167,7 @@ async fn crm_merges_duplicates_into_a_primary() {
     let duplicates: Vec<String> = group[1..].iter().map(ToString::to_string).collect();
 
     let merged = crm.merge_persons(&primary, &duplicates).await.expect("200");
-    let sent = take_one(&app, "crm");
-    assert_route(&sent, "POST", "/api/crm/persons/merge/", None);
+    let sent = sent_once(&app, "crm", "POST", "/api/crm/persons/merge/", None);
     assert_eq!(
         json_body(&sent),
         json!({"primary_id": primary, "duplicate_ids": duplicates})
