@@ -148,35 +148,35 @@ impl AssetsClient {
 
     /// `GET /users` (unpaginated in the contract).
     pub async fn list_users(&self) -> Result<Vec<AssetsUser>> {
-        let url = self.http.url(&["users"]);
+        let url = self.http.url(&["users"])?;
         let list: JsonApiMany<AssetsUser> = self.http.get_json("GET /users", url).await?;
         Ok(list.into_items())
     }
 
     /// `GET /users/{id}`; `None` on 404.
     pub async fn get_user(&self, unique_id: &str) -> Result<Option<AssetsUser>> {
-        let url = self.http.url(&["users", unique_id]);
+        let url = self.http.url(&["users", unique_id])?;
         let one: Option<JsonApiOne<AssetsUser>> = self.http.get_optional("GET /users/{id}", url).await?;
         Ok(one.map(|doc| doc.data.into_attributes()))
     }
 
     /// `GET /users/{id}/entities`; `None` when the user is unknown.
     pub async fn user_entities(&self, unique_id: &str) -> Result<Option<Vec<AssetsEntity>>> {
-        let url = self.http.url(&["users", unique_id, "entities"]);
+        let url = self.http.url(&["users", unique_id, "entities"])?;
         let list: Option<JsonApiMany<AssetsEntity>> = self.http.get_optional("GET /users/{id}/entities", url).await?;
         Ok(list.map(JsonApiMany::into_items))
     }
 
     /// `GET /users/{id}/assets`; `None` when the user is unknown.
     pub async fn user_assets(&self, unique_id: &str) -> Result<Option<Vec<Asset>>> {
-        let url = self.http.url(&["users", unique_id, "assets"]);
+        let url = self.http.url(&["users", unique_id, "assets"])?;
         let list: Option<JsonApiMany<Asset>> = self.http.get_optional("GET /users/{id}/assets", url).await?;
         Ok(list.map(JsonApiMany::into_items))
     }
 
     /// `GET /users/{id}/ownership`; `None` when the user is unknown.
     pub async fn user_ownership(&self, unique_id: &str) -> Result<Option<Vec<OwnershipRecord>>> {
-        let url = self.http.url(&["users", unique_id, "ownership"]);
+        let url = self.http.url(&["users", unique_id, "ownership"])?;
         let list: Option<JsonApiMany<OwnershipRecord>> =
             self.http.get_optional("GET /users/{id}/ownership", url).await?;
         Ok(list.map(JsonApiMany::into_items))
@@ -184,7 +184,7 @@ impl AssetsClient {
 
     /// `POST /users/{id}/register`.
     pub async fn register_user(&self, unique_id: &str, user: &AssetsUserFields) -> Result<AssetsUser> {
-        let url = self.http.url(&["users", unique_id, "register"]);
+        let url = self.http.url(&["users", unique_id, "register"])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<AssetsUser> = self
             .http
@@ -195,7 +195,7 @@ impl AssetsClient {
 
     /// `PUT /users/{id}`; the answer may carry only the changed attributes.
     pub async fn update_user(&self, unique_id: &str, user: &AssetsUserFields) -> Result<AssetsUser> {
-        let url = self.http.url(&["users", unique_id]);
+        let url = self.http.url(&["users", unique_id])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<AssetsUser> = self
             .http

@@ -181,7 +181,7 @@ impl B2bClient {
 
     /// `GET /api/v1/users/` with filters, `limit` and `page`.
     pub async fn list_users(&self, filter: &B2bUserFilter, limit: u32, page: u32) -> Result<Page<B2bUser>> {
-        let mut url = self.http.url(&["api", "v1", "users", ""]);
+        let mut url = self.http.url(&["api", "v1", "users", ""])?;
         {
             let mut query = url.query_pairs_mut();
             for (key, value) in filter.pairs() {
@@ -197,13 +197,13 @@ impl B2bClient {
 
     /// `GET /api/v1/users/{id}/`; `None` on 404.
     pub async fn get_user(&self, id: i64) -> Result<Option<B2bUser>> {
-        let url = self.http.url(&["api", "v1", "users", &id.to_string(), ""]);
+        let url = self.http.url(&["api", "v1", "users", &id.to_string(), ""])?;
         self.http.get_optional("GET /api/v1/users/{id}/", url).await
     }
 
     /// `POST /api/v1/users/` (any 2xx is success; the answer's password field is ignored).
     pub async fn create_user(&self, user: &CreateB2bUser) -> Result<B2bUser> {
-        let url = self.http.url(&["api", "v1", "users", ""]);
+        let url = self.http.url(&["api", "v1", "users", ""])?;
         self.http
             .write_json(Method::POST, "POST /api/v1/users/", url, Some(user))
             .await
@@ -211,7 +211,7 @@ impl B2bClient {
 
     /// `PUT /api/v1/users/{id}/`.
     pub async fn update_user(&self, id: i64, user: &UpdateB2bUser) -> Result<B2bUser> {
-        let url = self.http.url(&["api", "v1", "users", &id.to_string(), ""]);
+        let url = self.http.url(&["api", "v1", "users", &id.to_string(), ""])?;
         self.http
             .write_json(Method::PUT, "PUT /api/v1/users/{id}/", url, Some(user))
             .await
@@ -236,7 +236,7 @@ impl B2bClient {
     }
 
     async fn user_action(&self, id: i64, action: &str, route: &'static str) -> Result<()> {
-        let url = self.http.url(&["api", "v1", "users", &id.to_string(), action, ""]);
+        let url = self.http.url(&["api", "v1", "users", &id.to_string(), action, ""])?;
         self.http
             .write_ignoring_body::<()>(Method::POST, route, url, None)
             .await

@@ -277,14 +277,14 @@ impl CrmClient {
         let mut pairs = Vec::new();
         push(&mut pairs, "name", filter.name.clone());
         push(&mut pairs, "owner", filter.owner.map(|v| v.to_string()));
-        let url = self.paged(&["organizations", ""], pairs, page, page_size);
+        let url = self.paged(&["organizations", ""], pairs, page, page_size)?;
         let page: DrfPage<CrmOrganization> = self.http.get_json("GET /api/crm/organizations/", url).await?;
         Ok(page.into())
     }
 
     /// `POST /organizations/`.
     pub async fn create_organization(&self, fields: &OrganizationFields) -> Result<CrmOrganization> {
-        let url = self.http.url(&["organizations", ""]);
+        let url = self.http.url(&["organizations", ""])?;
         self.http
             .write_json(Method::POST, "POST /api/crm/organizations/", url, Some(fields))
             .await
@@ -292,13 +292,13 @@ impl CrmClient {
 
     /// `GET /organizations/{id}/`; `None` on 404.
     pub async fn get_organization(&self, id: &str) -> Result<Option<CrmOrganization>> {
-        let url = self.http.url(&["organizations", id, ""]);
+        let url = self.http.url(&["organizations", id, ""])?;
         self.http.get_optional("GET /api/crm/organizations/{id}/", url).await
     }
 
     /// `PUT /organizations/{id}/` (all editable fields).
     pub async fn replace_organization(&self, id: &str, fields: &OrganizationFields) -> Result<CrmOrganization> {
-        let url = self.http.url(&["organizations", id, ""]);
+        let url = self.http.url(&["organizations", id, ""])?;
         self.http
             .write_json(Method::PUT, "PUT /api/crm/organizations/{id}/", url, Some(fields))
             .await
@@ -306,7 +306,7 @@ impl CrmClient {
 
     /// `PATCH /organizations/{id}/` (only the supplied fields).
     pub async fn patch_organization(&self, id: &str, fields: &OrganizationFields) -> Result<CrmOrganization> {
-        let url = self.http.url(&["organizations", id, ""]);
+        let url = self.http.url(&["organizations", id, ""])?;
         self.http
             .write_json(Method::PATCH, "PATCH /api/crm/organizations/{id}/", url, Some(fields))
             .await
@@ -314,7 +314,7 @@ impl CrmClient {
 
     /// `DELETE /organizations/{id}/`.
     pub async fn delete_organization(&self, id: &str) -> Result<()> {
-        let url = self.http.url(&["organizations", id, ""]);
+        let url = self.http.url(&["organizations", id, ""])?;
         self.http
             .write_ignoring_body::<()>(Method::DELETE, "DELETE /api/crm/organizations/{id}/", url, None)
             .await
@@ -329,14 +329,14 @@ impl CrmClient {
         push(&mut pairs, "created_at__gte", filter.created_at_gte.clone());
         push(&mut pairs, "created_at__lte", filter.created_at_lte.clone());
         push(&mut pairs, "metadata__has_key", filter.metadata_has_key.clone());
-        let url = self.paged(&["persons", ""], pairs, page, page_size);
+        let url = self.paged(&["persons", ""], pairs, page, page_size)?;
         let page: DrfPage<CrmPerson> = self.http.get_json("GET /api/crm/persons/", url).await?;
         Ok(page.into())
     }
 
     /// `POST /persons/`.
     pub async fn create_person(&self, fields: &PersonFields) -> Result<CrmPerson> {
-        let url = self.http.url(&["persons", ""]);
+        let url = self.http.url(&["persons", ""])?;
         self.http
             .write_json(Method::POST, "POST /api/crm/persons/", url, Some(fields))
             .await
@@ -344,13 +344,13 @@ impl CrmClient {
 
     /// `GET /persons/{id}/`; `None` on 404.
     pub async fn get_person(&self, id: &str) -> Result<Option<CrmPerson>> {
-        let url = self.http.url(&["persons", id, ""]);
+        let url = self.http.url(&["persons", id, ""])?;
         self.http.get_optional("GET /api/crm/persons/{id}/", url).await
     }
 
     /// `PUT /persons/{id}/` (all editable fields).
     pub async fn replace_person(&self, id: &str, fields: &PersonFields) -> Result<CrmPerson> {
-        let url = self.http.url(&["persons", id, ""]);
+        let url = self.http.url(&["persons", id, ""])?;
         self.http
             .write_json(Method::PUT, "PUT /api/crm/persons/{id}/", url, Some(fields))
             .await
@@ -358,7 +358,7 @@ impl CrmClient {
 
     /// `PATCH /persons/{id}/` (only the supplied fields).
     pub async fn patch_person(&self, id: &str, fields: &PersonFields) -> Result<CrmPerson> {
-        let url = self.http.url(&["persons", id, ""]);
+        let url = self.http.url(&["persons", id, ""])?;
         self.http
             .write_json(Method::PATCH, "PATCH /api/crm/persons/{id}/", url, Some(fields))
             .await
@@ -366,7 +366,7 @@ impl CrmClient {
 
     /// `DELETE /persons/{id}/`.
     pub async fn delete_person(&self, id: &str) -> Result<()> {
-        let url = self.http.url(&["persons", id, ""]);
+        let url = self.http.url(&["persons", id, ""])?;
         self.http
             .write_ignoring_body::<()>(Method::DELETE, "DELETE /api/crm/persons/{id}/", url, None)
             .await
@@ -375,7 +375,7 @@ impl CrmClient {
     /// `POST /persons/{id}/invite/`: 201 invites, 409 reports the existing invitation;
     /// 400, 404 and 422 are errors the caller maps to user errors.
     pub async fn invite_person(&self, id: &str, request: &InviteRequest) -> Result<InviteOutcome> {
-        let url = self.http.url(&["persons", id, "invite", ""]);
+        let url = self.http.url(&["persons", id, "invite", ""])?;
         match self
             .http
             .write_json(Method::POST, "POST /api/crm/persons/{id}/invite/", url, Some(request))
@@ -392,7 +392,7 @@ impl CrmClient {
     /// `POST /persons/{id}/link-user/`. Answers the person as the CRM holds it afterwards:
     /// a person bound to a different user comes back unchanged (the caller must compare).
     pub async fn link_user(&self, id: &str, user_id: i64) -> Result<CrmPerson> {
-        let url = self.http.url(&["persons", id, "link-user", ""]);
+        let url = self.http.url(&["persons", id, "link-user", ""])?;
         let body = serde_json::json!({ "user_id": user_id });
         self.http
             .write_json(Method::POST, "POST /api/crm/persons/{id}/link-user/", url, Some(&body))
@@ -401,15 +401,21 @@ impl CrmClient {
 
     /// `POST /persons/merge/`.
     pub async fn merge_persons(&self, primary_id: &str, duplicate_ids: &[String]) -> Result<PersonMergeResult> {
-        let url = self.http.url(&["persons", "merge", ""]);
+        let url = self.http.url(&["persons", "merge", ""])?;
         let body = serde_json::json!({ "primary_id": primary_id, "duplicate_ids": duplicate_ids });
         self.http
             .write_json(Method::POST, "POST /api/crm/persons/merge/", url, Some(&body))
             .await
     }
 
-    fn paged(&self, segments: &[&str], pairs: Vec<(&'static str, String)>, page: u32, page_size: u32) -> url::Url {
-        let mut url = self.http.url(segments);
+    fn paged(
+        &self,
+        segments: &[&str],
+        pairs: Vec<(&'static str, String)>,
+        page: u32,
+        page_size: u32,
+    ) -> Result<url::Url> {
+        let mut url = self.http.url(segments)?;
         {
             let mut query = url.query_pairs_mut();
             for (key, value) in pairs {
@@ -419,7 +425,7 @@ impl CrmClient {
                 .append_pair("page", &page.to_string())
                 .append_pair("page_size", &page_size.to_string());
         }
-        url
+        Ok(url)
     }
 }
 

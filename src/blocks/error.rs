@@ -86,6 +86,14 @@ pub enum BlockError {
         /// The block.
         block: BlockName,
     },
+    /// The id is `.` or `..`, which cannot be a URL path segment (URL rules resolve it,
+    /// even percent-encoded, as navigation, so the request would reach another route).
+    /// No request was sent.
+    #[error("`.` and `..` cannot be used as ids with the {block} block")]
+    UnaddressableId {
+        /// The block.
+        block: BlockName,
+    },
     /// The block's circuit breaker is open after repeated failures: no request was sent.
     #[error("the {block} block is failing; the gateway stopped calling it for a moment")]
     CircuitOpen {
@@ -165,6 +173,7 @@ impl BlockError {
             | Self::Timeout { block, .. }
             | Self::Status { block, .. }
             | Self::Decode { block, .. }
+            | Self::UnaddressableId { block }
             | Self::Internal { block }
             | Self::CircuitOpen { block, .. }
             | Self::Throttled { block, .. }
@@ -203,6 +212,7 @@ impl BlockError {
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
             Self::Decode { .. } => ErrorCode::UpstreamError,
             Self::Internal { .. } => ErrorCode::InternalServerError,
+            Self::UnaddressableId { .. } => ErrorCode::BadUserInput,
             Self::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
             Self::Throttled { .. } => ErrorCode::RateLimited,
             Self::DeadlineExceeded { .. } => ErrorCode::UpstreamTimeout,

@@ -192,14 +192,19 @@ impl BlockHttp {
     }
 
     /// Builds a URL from path segments, each percent-encoded; a trailing `""` segment gives
-    /// the trailing slash some blocks require.
-    pub fn url(&self, segments: &[&str]) -> Url {
+    /// the trailing slash some blocks require. A `.` or `..` segment is refused: the URL
+    /// parser drops it (and reads `%2E%2E` as `..` too), so the request would reach
+    /// another route (`GET /users/` is the list, `DELETE /persons/` the collection).
+    pub fn url(&self, segments: &[&str]) -> Result<Url> {
+        if segments.iter().any(|segment| matches!(*segment, "." | "..")) {
+            return Err(BlockError::UnaddressableId { block: self.block });
+        }
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
             path.extend(segments);
         }
-        url
+        Ok(url)
     }
 
     /// Whether the block answers HTTP at all within `timeout` (any status counts).

@@ -178,21 +178,21 @@ impl SalesClient {
 
     /// `GET /users/?page=&records=`.
     pub async fn list_users(&self, page: u32, records: u32) -> Result<Page<SalesUser>> {
-        let url = self.paged(&["users", ""], page, records);
+        let url = self.paged(&["users", ""], page, records)?;
         let list: JsonApiMany<SalesUser> = self.http.get_json("GET /users/", url).await?;
         Ok(list.into_page(page))
     }
 
     /// `GET /users/{id}/`; `None` on 404.
     pub async fn get_user(&self, unique_id: &str) -> Result<Option<SalesUser>> {
-        let url = self.http.url(&["users", unique_id, ""]);
+        let url = self.http.url(&["users", unique_id, ""])?;
         let one: Option<JsonApiOne<SalesUser>> = self.http.get_optional("GET /users/{id}/", url).await?;
         Ok(one.map(|doc| doc.data.into_attributes()))
     }
 
     /// `POST /users/{id}/register/`.
     pub async fn register_user(&self, unique_id: &str, user: &SalesUserFields) -> Result<SalesUser> {
-        let url = self.http.url(&["users", unique_id, "register", ""]);
+        let url = self.http.url(&["users", unique_id, "register", ""])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<SalesUser> = self
             .http
@@ -203,7 +203,7 @@ impl SalesClient {
 
     /// `PUT /users/{id}/`; the answer may carry only the changed attributes.
     pub async fn update_user(&self, unique_id: &str, user: &SalesUserFields) -> Result<SalesUser> {
-        let url = self.http.url(&["users", unique_id, ""]);
+        let url = self.http.url(&["users", unique_id, ""])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<SalesUser> = self
             .http
@@ -214,14 +214,14 @@ impl SalesClient {
 
     /// `GET /entities/?page=&records=`.
     pub async fn list_entities(&self, page: u32, records: u32) -> Result<Page<SalesEntity>> {
-        let url = self.paged(&["entities", ""], page, records);
+        let url = self.paged(&["entities", ""], page, records)?;
         let list: JsonApiMany<SalesEntity> = self.http.get_json("GET /entities/", url).await?;
         Ok(list.into_page(page))
     }
 
     /// `POST /entities/{id}/register/`.
     pub async fn register_entity(&self, unique_id: &str, entity: &SalesEntityFields) -> Result<SalesEntity> {
-        let url = self.http.url(&["entities", unique_id, "register", ""]);
+        let url = self.http.url(&["entities", unique_id, "register", ""])?;
         let body = json!({ "entity": entity });
         let one: JsonApiOne<SalesEntity> = self
             .http
@@ -232,14 +232,14 @@ impl SalesClient {
 
     /// `GET /customers/{id}/`; `None` on 404.
     pub async fn get_customer(&self, unique_id: &str) -> Result<Option<SalesCustomer>> {
-        let url = self.http.url(&["customers", unique_id, ""]);
+        let url = self.http.url(&["customers", unique_id, ""])?;
         let one: Option<JsonApiOne<SalesCustomer>> = self.http.get_optional("GET /customers/{id}/", url).await?;
         Ok(one.map(|doc| doc.data.into_attributes()))
     }
 
     /// `POST /customers/{id}/register/`.
     pub async fn register_customer(&self, unique_id: &str, customer: &SalesCustomerFields) -> Result<SalesCustomer> {
-        let url = self.http.url(&["customers", unique_id, "register", ""]);
+        let url = self.http.url(&["customers", unique_id, "register", ""])?;
         let body = json!({ "customer": customer });
         let one: JsonApiOne<SalesCustomer> = self
             .http
@@ -248,11 +248,11 @@ impl SalesClient {
         Ok(one.data.into_attributes())
     }
 
-    fn paged(&self, segments: &[&str], page: u32, records: u32) -> url::Url {
-        let mut url = self.http.url(segments);
+    fn paged(&self, segments: &[&str], page: u32, records: u32) -> Result<url::Url> {
+        let mut url = self.http.url(segments)?;
         url.query_pairs_mut()
             .append_pair("page", &page.to_string())
             .append_pair("records", &records.to_string());
-        url
+        Ok(url)
     }
 }

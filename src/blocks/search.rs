@@ -91,14 +91,14 @@ impl SearchClient {
 
     /// `GET /identities/{id}`; `None` on 404.
     pub async fn get_identity(&self, unique_id: &str) -> Result<Option<SearchIdentity>> {
-        let url = self.http.url(&["identities", unique_id]);
+        let url = self.http.url(&["identities", unique_id])?;
         let one: Option<JsonApiOne<SearchIdentity>> = self.http.get_optional("GET /identities/{id}", url).await?;
         Ok(one.map(|doc| doc.data.into_attributes()))
     }
 
     /// `POST /identities/{id}/register`; 409 means already registered.
     pub async fn register_identity(&self, unique_id: &str, user: &SearchIdentityFields) -> Result<SearchIdentity> {
-        let url = self.http.url(&["identities", unique_id, "register"]);
+        let url = self.http.url(&["identities", unique_id, "register"])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<SearchIdentity> = self
             .http
@@ -109,7 +109,7 @@ impl SearchClient {
 
     /// `PUT /identities/{id}`; the answer may carry only the changed attributes.
     pub async fn update_identity(&self, unique_id: &str, user: &SearchIdentityFields) -> Result<SearchIdentity> {
-        let url = self.http.url(&["identities", unique_id]);
+        let url = self.http.url(&["identities", unique_id])?;
         let body = json!({ "user": user });
         let one: JsonApiOne<SearchIdentity> = self
             .http

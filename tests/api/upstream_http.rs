@@ -8,6 +8,7 @@ use blocks_gateway::{
     blocks::{BlockError, BlockName, crm::PersonFields, sales::SalesUserFields},
     cache::CacheSettings,
     config::Settings,
+    error::ErrorCode,
 };
 use url::Url;
 
@@ -252,4 +253,27 @@ async fn ids_are_percent_encoded_into_one_path_segment() {
     let crm = app.gateway.clients().crm().expect("crm configured");
     assert!(crm.get_person("x/../y").await.expect("a 404 is an answer").is_none());
     sent_once(&app, "crm", "GET", "/api/crm/persons/x%2F..%2Fy/", None);
+}
+
+#[tokio::test]
+async fn dot_segment_ids_are_refused_without_a_request() {
+    // Sent, `.` and `..` would be dropped by URL rules and reach another route
+    // (`GET /users/` is the Sales list, `DELETE /api/crm/persons/` the collection).
+    let app = spawn_app().await;
+    let sales = app.gateway.clients().sales().expect("sales configured");
+    let crm = app.gateway.clients().crm().expect("crm configured");
+    let refused = |result: Result<(), BlockError>, block: BlockName| match result {
+        Err(error @ BlockError::UnaddressableId { .. }) => {
+            assert_eq!(error.block(), block);
+            assert_eq!(error.code(), ErrorCode::BadUserInput);
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    };
+    for id in [".", ".."] {
+        refused(sales.get_user(id).await.map(drop), BlockName::Sales);
+        let fields = SalesUserFields::default();
+        refused(sales.update_user(id, &fields).await.map(drop), BlockName::Sales);
+        refused(crm.delete_person(id).await, BlockName::Crm);
+    }
+    assert_eq!(app.total_requests(), 0, "{:#?}", app.requests());
 }
