@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 
 use figment::{
     Figment,
-    providers::{Env, Format, Toml},
+    providers::{Env, Serialized},
 };
 use reqwest::header::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
@@ -163,7 +163,8 @@ impl Settings {
         }
     }
 
-    /// Loads defaults, then the TOML file (when given), then the environment.
+    /// Loads defaults, then the TOML file (when given), then the environment. The file may
+    /// name keys as the environment does (`SALES_API_URL`) or in lower case.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(file) = file {
@@ -173,7 +174,7 @@ impl Settings {
                     problem: format!("file {} does not exist", file.display()),
                 });
             }
-            figment = figment.merge(Toml::file(file));
+            figment = figment.merge(Serialized::defaults(file_settings(file)?));
         }
         figment = figment.merge(Env::raw().only(KEYS));
         let raw: RawSettings = figment
@@ -294,6 +295,118 @@ fn apply_hardening_settings(raw: &RawSettings, settings: &mut Settings) {
     if let Some(max) = raw.gateway_max_upstream_requests {
         limits.max_upstream_requests = max.max(1);
     }
+}
+
+/// The TOML file's top-level keys, lower-cased so `SALES_API_URL` and `sales_api_url` mean
+/// the same. A syntax error names the file, not its content (which may hold secrets).
+fn file_settings(file: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|error| ConfigError::Load(format!("cannot read {}: {error}", file.display())))?;
+    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
+        let line = error.span().map(|span| text[..span.start].lines().count().max(1));
+        ConfigError::Load(format!("{} is not valid TOML (near line {})", file.display(), line.unwrap_or(1)))
+    })?;
+    Ok(table.into_iter().map(|(key, value)| (key.to_lowercase(), value)).collect())
+}
+
+/// The trusted-documents manifest (read and checked now, so a bad one stops start-up) and
+/// the APQ store size.
+fn document_settings(raw: &RawSettings) -> Result<DocumentSettings, ConfigError> {
+    let mut documents = DocumentSettings::default();
+    if let Some(capacity) = raw.gateway_apq_capacity {
+        documents.apq_capacity = capacity;
+    }
+    if let Some(path) = raw.gateway_trusted_documents.as_deref().map(str::trim) {
+        let invalid = |problem: String| ConfigError::Invalid {
+            key: "GATEWAY_TRUSTED_DOCUMENTS",
+            problem,
+        };
+        if path.is_empty() {
+            return Err(invalid("is empty".to_owned()));
+        }
+        let trusted = TrustedDocuments::load(Path::new(path)).map_err(|error| invalid(error.to_string()))?;
+        documents.trusted = Some(Arc::new(trusted));
+    }
+    Ok(documents)
+}
+
+/// The Redis tier (an empty `REDIS_URL` is unset) and the shutdown timings.
+fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Result<(), ConfigError> {
+    let url = raw.redis_url.as_ref().map(|url| url.expose_secret().trim()).filter(|url| !url.is_empty());
+    if let Some(url) = url {
+        if !url.starts_with("redis://") {
+            return Err(ConfigError::Invalid {
+                key: "REDIS_URL",
+                problem: "must be a redis:// URL".to_owned(),
+            });
+        }
+        let mut shared = SharedCacheSettings::new(SecretString::from(url.to_owned()));
+        if let Some(prefix) = raw.redis_key_prefix.as_deref().map(str::trim) {
+            if prefix.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "REDIS_KEY_PREFIX",
+                    problem: "is empty".to_owned(),
+                });
+            }
+            shared.key_prefix = prefix.to_owned();
+        }
+        if let Some(ms) = raw.redis_invalidation_timeout_ms {
+            shared.invalidation_timeout = Duration::from_millis(ms.max(1));
+        }
+        settings.shared_cache = Some(shared);
+    }
+    if let Some(ms) = raw.gateway_shutdown_delay_ms {
+        settings.shutdown.drain_delay = Duration::from_millis(ms);
+    }
+    if let Some(ms) = raw.gateway_shutdown_timeout_ms {
+        settings.shutdown.grace = Duration::from_millis(ms);
+    }
+    Ok(())
+}
+
+/// `GATEWAY_AUTH_MODE`, when set.
+fn auth_mode(raw: &RawSettings) -> Result<Option<AuthMode>, ConfigError> {
+    raw.gateway_auth_mode
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|error: CallerConfigError| ConfigError::Invalid {
+            key: "GATEWAY_AUTH_MODE",
+            problem: error.to_string(),
+        })
+}
+
+/// Mode, API key digests, and the CRM header forwarded CRM credentials go in.
+fn caller_settings(raw: &RawSettings, mode: Option<AuthMode>, sandbox: bool) -> Result<CallerSettings, ConfigError> {
+    let mut callers = CallerSettings::parse(mode, raw.gateway_api_key_hashes.as_deref(), sandbox).map_err(|error| {
+        ConfigError::Invalid {
+            key: "GATEWAY_API_KEY_HASHES",
+            problem: error.to_string(),
+        }
+    })?;
+    callers.crm_header = crm_auth_header(raw)?;
+    Ok(callers)
+}
+
+/// The gateway's own credential for a block. In forward mode callers bring theirs, so the
+/// gateway's are optional and never used for callers' requests.
+fn own_credentials(
+    forward: bool,
+    build: impl FnOnce() -> Result<BlockAuth, ConfigError>,
+) -> Result<BlockAuth, ConfigError> {
+    if forward {
+        return Ok(BlockAuth::Missing);
+    }
+    build()
+}
+
+/// `CRM_AUTH_HEADER`, `Authorization` by default.
+fn crm_auth_header(raw: &RawSettings) -> Result<HeaderName, ConfigError> {
+    let header_name = raw.crm_auth_header.as_deref().unwrap_or("Authorization");
+    HeaderName::from_bytes(header_name.as_bytes()).map_err(|_| ConfigError::Invalid {
+        key: "CRM_AUTH_HEADER",
+        problem: format!("{header_name:?} is not a valid header name"),
+    })
 }
 
 fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigError> {
@@ -418,6 +531,25 @@ mod tests {
             sales_api_key: Some(SecretString::from("app-secret-2")),
             ..RawSettings::default()
         }
+    }
+
+    #[test]
+    fn the_toml_file_takes_the_environment_names_in_either_case() {
+        let dir = std::env::temp_dir().join(format!("blocks-gateway-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("gateway.toml");
+        std::fs::write(
+            &file,
+            "SALES_API_URL = \"http://127.0.0.1:9/\"\nSALES_AUTH_TOKEN = \"tok\"\nsales_api_key = \"app\"\ngateway_listen = \"127.0.0.1:4999\"\nGATEWAY_AUTH_MODE = \"open\"\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&file)).expect("valid file");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:4999");
+        assert_eq!(settings.blocks.len(), 1);
+        std::fs::write(&file, "SALES_API_URL = \"unterminated\nSALES_AUTH_TOKEN = \"very-secret\"").expect("write");
+        let error = Settings::load(Some(&file)).expect_err("bad TOML").to_string();
+        assert!(error.contains("not valid TOML") && !error.contains("very-secret"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
