@@ -114,6 +114,20 @@ impl BlockLoader {
     /// Loads one key through the cache: a hit answers at once (unless the request bypasses
     /// the cache, or the key needs a complete record and the cached one is partial);
     /// a miss fetches once for all concurrent callers.
+    /// What the shared cache holds for `key` and may answer with at once: `Some(None)` is a
+    /// remembered 404. Warm reads skip the DataLoader, whose batching delay only helps keys
+    /// that go upstream.
+    async fn cache_hit<K: RecordKey>(&self, key: &K) -> Option<Option<Arc<Record<K::Record>>>> {
+        if self.scope.bypass_cache {
+            return None;
+        }
+        let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
+        match self.cache.get::<Record<K::Record>>(&cache_key).await? {
+            Some(record) if key.needs_complete() && !record.complete => None,
+            hit => Some(hit),
+        }
+    }
+
     async fn load_key<K: RecordKey>(&self, key: &K) -> Loaded<K::Record> {
         let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
         let must_refresh = self.scope.bypass_cache
@@ -215,6 +229,9 @@ pub async fn load_one<K: RecordKey>(loaders: &Loaders, key: K) -> Loaded<K::Reco
 where
     BlockLoader: Loader<K, Value = Loaded<K::Record>, Error = Infallible>,
 {
+    if let Some(hit) = loaders.loader().cache_hit(&key).await {
+        return Ok(hit);
+    }
     match loaders.load_one(key).await {
         Ok(Some(outcome)) => outcome,
         Ok(None) => Ok(None),
