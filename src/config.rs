@@ -21,6 +21,7 @@ use crate::{
     },
     cache::CacheSettings,
     limits::OperationLimits,
+    callers::{AuthMode, CallerConfigError, CallerSettings},
 };
 
 /// Why the configuration cannot be used.
@@ -69,6 +70,8 @@ struct RawSettings {
     upstream_retry_budget_percent: Option<u32>,
     gateway_operation_timeout_ms: Option<u64>,
     gateway_max_upstream_requests: Option<usize>,
+    gateway_auth_mode: Option<String>,
+    gateway_api_key_hashes: Option<String>,
     cache_max_bytes: Option<u64>,
     cache_detail_ttl_ms: Option<u64>,
     cache_list_ttl_ms: Option<u64>,
@@ -103,6 +106,8 @@ const KEYS: &[&str] = &[
     "UPSTREAM_RETRY_BUDGET_PERCENT",
     "GATEWAY_OPERATION_TIMEOUT_MS",
     "GATEWAY_MAX_UPSTREAM_REQUESTS",
+    "GATEWAY_AUTH_MODE",
+    "GATEWAY_API_KEY_HASHES",
     "CACHE_MAX_BYTES",
     "CACHE_DETAIL_TTL_MS",
     "CACHE_LIST_TTL_MS",
@@ -147,6 +152,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// What one operation may cost (document, request and upstream limits).
     pub limits: OperationLimits,
+    /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
+    pub callers: CallerSettings,
 }
 
 impl Settings {
@@ -160,6 +167,7 @@ impl Settings {
             http: HttpPolicy::default(),
             cache: CacheSettings::default(),
             limits: OperationLimits::default(),
+            callers: CallerSettings::open(),
         }
     }
 
@@ -205,8 +213,10 @@ impl Settings {
         }
         apply_cache_settings(&raw, &mut settings.cache);
         apply_hardening_settings(&raw, &mut settings);
-        settings.blocks = configured_blocks(&raw)?;
+        let auth_mode = auth_mode(&raw)?;
+        settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
+        settings.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
         Ok(settings)
     }
 }
@@ -409,7 +419,7 @@ fn crm_auth_header(raw: &RawSettings) -> Result<HeaderName, ConfigError> {
     })
 }
 
-fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigError> {
+fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettings>, ConfigError> {
     let mut blocks = Vec::new();
     let twenty_three = [
         (
@@ -436,10 +446,12 @@ fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigErro
     ];
     for (block, url, token, key, [url_key, token_key, api_key]) in twenty_three {
         let Some(url) = url else { continue };
-        let auth = BlockAuth::BearerWithAppId {
-            token: required_secret(token, token_key)?,
-            app_id: required_secret(key, api_key)?,
-        };
+        let auth = own_credentials(forward, || {
+            Ok(BlockAuth::BearerWithAppId {
+                token: required_secret(token, token_key)?,
+                app_id: required_secret(key, api_key)?,
+            })
+        })?;
         blocks.push(BlockSettings {
             block,
             base_url: parse_url(url, url_key)?,
@@ -447,11 +459,13 @@ fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigErro
         });
     }
     if let Some(url) = &raw.b2b_api_url {
-        let auth = BlockAuth::SchemeHeader {
-            header: reqwest::header::AUTHORIZATION,
-            scheme: "Token".to_owned(),
-            secret: required_secret(&raw.b2b_token, "B2B_TOKEN")?,
-        };
+        let auth = own_credentials(forward, || {
+            Ok(BlockAuth::SchemeHeader {
+                header: reqwest::header::AUTHORIZATION,
+                scheme: "Token".to_owned(),
+                secret: required_secret(&raw.b2b_token, "B2B_TOKEN")?,
+            })
+        })?;
         blocks.push(BlockSettings {
             block: BlockName::B2b,
             base_url: parse_url(url, "B2B_API_URL")?,
@@ -459,16 +473,14 @@ fn configured_blocks(raw: &RawSettings) -> Result<Vec<BlockSettings>, ConfigErro
         });
     }
     if let Some(url) = &raw.crm_api_url {
-        let header_name = raw.crm_auth_header.as_deref().unwrap_or("Authorization");
-        let header = HeaderName::from_bytes(header_name.as_bytes()).map_err(|_| ConfigError::Invalid {
-            key: "CRM_AUTH_HEADER",
-            problem: format!("{header_name:?} is not a valid header name"),
+        let header = crm_auth_header(raw)?;
+        let auth = own_credentials(forward, || {
+            Ok(BlockAuth::SchemeHeader {
+                header,
+                scheme: raw.crm_auth_scheme.clone().unwrap_or_else(|| "Api-Token".to_owned()),
+                secret: required_secret(&raw.crm_api_key, "CRM_API_KEY")?,
+            })
         })?;
-        let auth = BlockAuth::SchemeHeader {
-            header,
-            scheme: raw.crm_auth_scheme.clone().unwrap_or_else(|| "Api-Token".to_owned()),
-            secret: required_secret(&raw.crm_api_key, "CRM_API_KEY")?,
-        };
         let mut base_url = parse_url(url, "CRM_API_URL")?;
         if let Ok(mut path) = base_url.path_segments_mut() {
             path.pop_if_empty().extend(["api", "crm"]);
@@ -529,9 +541,38 @@ mod tests {
             sales_api_url: Some("http://127.0.0.1:9/".to_owned()),
             sales_auth_token: Some(SecretString::from("tok-secret-1")),
             sales_api_key: Some(SecretString::from("app-secret-2")),
+            gateway_api_key_hashes: Some(crate::callers::hash_key("caller-key")),
             ..RawSettings::default()
         }
     }
+    #[test]
+    fn callers_default_to_service_keys_outside_the_sandbox() {
+        let settings = Settings::from_raw(raw_with_sales()).expect("valid");
+        assert_eq!(settings.callers.mode, AuthMode::Service);
+        let mut raw = raw_with_sales();
+        raw.gateway_api_key_hashes = None;
+        let error = Settings::from_raw(raw).expect_err("no keys").to_string();
+        assert!(error.contains("GATEWAY_API_KEY_HASHES"), "{error}");
+        let mut raw = raw_with_sales();
+        raw.gateway_auth_mode = Some("sometimes".to_owned());
+        let error = Settings::from_raw(raw).expect_err("bad mode").to_string();
+        assert!(error.contains("GATEWAY_AUTH_MODE"), "{error}");
+    }
+
+    #[test]
+    fn forward_mode_needs_no_block_secrets_of_the_gateway() {
+        let raw = RawSettings {
+            crm_api_url: Some("http://crm.test:8000/".to_owned()),
+            crm_auth_header: Some("X-Api-Key".to_owned()),
+            gateway_auth_mode: Some("forward".to_owned()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).expect("valid");
+        assert_eq!(settings.callers.mode, AuthMode::Forward);
+        assert_eq!(settings.callers.crm_header.as_str(), "x-api-key");
+        assert!(matches!(settings.blocks[0].auth, BlockAuth::Missing));
+    }
+
 
     #[test]
     fn the_toml_file_takes_the_environment_names_in_either_case() {
@@ -618,6 +659,7 @@ mod tests {
         let raw = RawSettings {
             crm_api_url: Some("http://crm.test:8000/".to_owned()),
             crm_api_key: Some(SecretString::from("crm-secret-xyz")),
+            gateway_auth_mode: Some("open".to_owned()),
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");

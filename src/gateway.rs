@@ -16,6 +16,7 @@ use crate::{
     cache::{CacheSettings, ResponseCache},
     config::Settings,
     limits::OperationLimits,
+    callers::{Caller, Callers},
     loaders::{BlockLoader, Loaders, RequestScope},
     schema::{
         self, GatewaySchema,
@@ -38,6 +39,7 @@ pub struct Gateway {
     clients: Arc<BlockClients>,
     cache: ResponseCache,
     limits: OperationLimits,
+    callers: Callers,
     /// The longest a block call may take once started (bounds the execution backstop).
     request_timeout: Duration,
 }
@@ -68,6 +70,7 @@ impl Gateway {
             clients: Arc::new(clients),
             cache: ResponseCache::new(cache),
             limits: settings.limits,
+            callers: Callers::new(settings.callers.clone()),
             request_timeout: settings.http.request_timeout,
         })
     }
@@ -95,8 +98,32 @@ impl Gateway {
     /// Fresh loaders for one GraphQL operation: per-operation copies of the block clients
     /// that count every call against the operation's deadline and request cap.
     pub fn loaders(&self, scope: RequestScope) -> Loaders {
+        self.loaders_for(scope, &Caller::Service)
+    }
+
+    /// Who may call, and with whose credentials.
+    pub fn callers(&self) -> &Callers {
+        &self.callers
+    }
+
+    /// Fresh loaders for one operation of `caller`: forwarded credentials replace the
+    /// gateway's own, and the cache partition is theirs.
+    fn loaders_for(&self, mut scope: RequestScope, caller: &Caller) -> Loaders {
         let budget = Arc::new(self.limits.operation_budget());
-        let clients = self.clients.map_http(|http| http.for_operation(budget.clone()));
+        let forwarded = match caller {
+            Caller::Service => None,
+            Caller::Forwarded(credentials) => Some(credentials),
+        };
+        if let Some(credentials) = forwarded {
+            scope.tenant = credentials.tenant();
+        }
+        let clients = self.clients.map_http(|http| {
+            let http = http.for_operation(budget.clone());
+            match forwarded {
+                Some(credentials) => http.with_auth(credentials.auth_for(http.block())),
+                None => http,
+            }
+        });
         BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
             .with_budget(budget)
             .into_data_loader()
@@ -106,8 +133,18 @@ impl Gateway {
     /// the operation's deadline passes fail on their own; should execution still run long
     /// after it (a write in flight), the caller gets a timeout instead of waiting on.
     pub async fn execute(&self, request: async_graphql::Request, scope: RequestScope) -> async_graphql::Response {
+        self.execute_as(request, scope, &Caller::Service).await
+    }
+
+    /// Runs one GraphQL request for `caller` (see [`Gateway::execute`]).
+    pub async fn execute_as(
+        &self,
+        request: async_graphql::Request,
+        scope: RequestScope,
+        caller: &Caller,
+    ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
-        let execution = self.schema.execute(request.data(self.loaders(scope)));
+        let execution = self.schema.execute(request.data(self.loaders_for(scope, caller)));
         match tokio::time::timeout(backstop, execution).await {
             Ok(response) => response,
             Err(_) => {

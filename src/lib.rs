@@ -5,6 +5,7 @@
 
 pub mod blocks;
 pub mod cache;
+pub mod callers;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -52,6 +52,77 @@ impl Default for OperationLimits {
     }
 }
 
+/// The limits a request or operation can exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Field nesting.
+    Depth,
+    /// Aliased fields.
+    Aliases,
+    /// Root fields.
+    RootFields,
+    /// Directives on one field.
+    Directives,
+    /// Lexical tokens.
+    Tokens,
+    /// Complexity points.
+    Complexity,
+    /// Nested `fields`/`interfaces`/`possibleTypes`/`inputFields` in introspection.
+    IntrospectionDepth,
+    /// Request body bytes.
+    BodyBytes,
+    /// Operations in one batched request.
+    Batch,
+}
+
+impl Limit {
+    /// The name sent as `extensions.limit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Depth => "depth",
+            Self::Aliases => "aliases",
+            Self::RootFields => "rootFields",
+            Self::Directives => "directives",
+            Self::Tokens => "tokens",
+            Self::Complexity => "complexity",
+            Self::IntrospectionDepth => "introspectionDepth",
+            Self::BodyBytes => "bodyBytes",
+            Self::Batch => "batch",
+        }
+    }
+
+    fn allowance(self, max: usize) -> String {
+        match self {
+            Self::Depth => format!("fields may be nested at most {max} levels deep"),
+            Self::Aliases => format!("a document may use at most {max} aliases"),
+            Self::RootFields => format!("an operation may select at most {max} root fields"),
+            Self::Directives => format!("a field may carry at most {max} directives"),
+            Self::Tokens => format!("a document may have at most {max} tokens"),
+            Self::Complexity => format!(
+                "an operation may cost at most {max} points (one per field, a connection's `first` multiplying its selection)"
+            ),
+            Self::IntrospectionDepth => {
+                format!(
+                    "introspection may nest `fields`, `interfaces`, `possibleTypes` and `inputFields` at most {max} deep"
+                )
+            }
+            Self::BodyBytes => format!("a request body may have at most {max} bytes"),
+            Self::Batch if max == 0 => "batched requests are turned off: send one operation per request".to_owned(),
+            Self::Batch => format!("a batched request may carry at most {max} operations"),
+        }
+    }
+}
+
+/// A refused request or operation: which limit, and its configured value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the operation exceeds the {} limit: {}", .limit.name(), .limit.allowance(*.max))]
+pub struct LimitViolation {
+    /// The limit.
+    pub limit: Limit,
+    /// Its configured value.
+    pub max: usize,
+}
+
 impl OperationLimits {
     /// A fresh budget for one operation: its deadline starts now.
     pub fn operation_budget(&self) -> OperationBudget {

@@ -28,6 +28,9 @@ enum Command {
     Serve,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Read an API key from standard input and print its SHA-256 digest, the form
+    /// GATEWAY_API_KEY_HASHES lists keys in. The key itself is never printed.
+    HashKey,
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> ExitCode {
             print!("{}", schema::sdl());
             ExitCode::SUCCESS
         }
+        Command::HashKey => hash_key_from_stdin(),
         Command::Serve => {
             init_tracing();
             match serve(cli.config).await {
@@ -49,6 +53,23 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `hash-key`: the key is the first line of standard input, without surrounding blanks
+/// (as the gateway reads it from `Authorization: Bearer <key>`).
+fn hash_key_from_stdin() -> ExitCode {
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        eprintln!("blocks-gateway: hash-key: cannot read standard input: {error}");
+        return ExitCode::FAILURE;
+    }
+    let key = line.trim();
+    if key.is_empty() {
+        eprintln!("blocks-gateway: hash-key: no key on standard input");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", blocks_gateway::callers::hash_key(key));
+    ExitCode::SUCCESS
 }
 
 fn init_tracing() {
@@ -71,14 +92,14 @@ async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>
         .await
         .map_err(|error| format!("cannot listen on {} (GATEWAY_LISTEN): {error}", settings.listen))?;
     let address = listener.local_addr()?;
+    let blocks: Vec<&str> = settings.blocks.iter().map(|b| b.block.label()).collect();
+    tracing::info!(%address, ?blocks, sandbox = settings.sandbox, "blocks-gateway serving");
     if settings.sandbox {
-        tracing::warn!("sandbox mode: emulated blocks with demo data, callers are not authenticated");
-        println!("blocks-gateway (sandbox) ready: playground http://{address}/  endpoint http://{address}/graphql");
-    } else {
-        let blocks: Vec<&str> = settings.blocks.iter().map(|b| b.block.label()).collect();
-        tracing::info!(%address, ?blocks, "blocks-gateway serving");
-        println!("blocks-gateway ready: playground http://{address}/  endpoint http://{address}/graphql");
+        tracing::warn!("sandbox mode: emulated blocks with demo data");
     }
+    blocks_gateway::callers::log_mode(&settings.callers);
+    let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.callers.mode);
+    println!("blocks-gateway{mode} ready: playground http://{address}/  endpoint http://{address}/graphql");
     server::serve(listener, gateway, shutdown_signal()).await?;
     Ok(())
 }

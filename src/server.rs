@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use async_graphql::{
-    BatchRequest, BatchResponse, ErrorExtensions, Request, Response,
+    BatchRequest, BatchResponse, Request,
     http::GraphiQLSource,
     parser::{parse_query, types::OperationType},
 };
-use async_graphql_axum::GraphQLBatchRequest;
 use axum::{
     Json, Router,
+    body::Body,
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{Html, IntoResponse},
     routing::get,
 };
@@ -20,12 +20,17 @@ use futures::future::join_all;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::{error::ErrorCode, gateway::Gateway, loaders::RequestScope};
+use crate::{
+    callers::Caller,
+    error::ErrorCode,
+    gateway::Gateway,
+    limits::{Limit, LimitViolation},
+    loaders::RequestScope,
+    schema::errors::{SchemaError, request_error_response},
+};
 
 /// The media type of the GraphQL-over-HTTP specification.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-/// Operations one batched request may carry.
-const MAX_BATCH: usize = 10;
 
 /// The router over a gateway; tests call it directly or serve it on a port-0 listener.
 pub fn router(gateway: Gateway) -> Router {
@@ -64,10 +69,14 @@ async fn healthz() -> &'static str {
 
 /// Ready when every configured block answers HTTP at all (any status): reachability only.
 async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
-    let probes = gateway.clients().configured().into_iter().map(|http| async move {
-        let reachable = http.probe(Duration::from_secs(2)).await;
-        (http.block().label(), reachable)
-    });
+    let probes = gateway
+        .clients()
+        .configured()
+        .into_iter()
+        .map(|http| async move {
+            let reachable = http.probe(Duration::from_secs(2)).await;
+            (http.block().label(), reachable)
+        });
     let results = join_all(probes).await;
     let ready = results.iter().all(|(_, reachable)| *reachable);
     let blocks: serde_json::Map<String, serde_json::Value> = results
@@ -75,7 +84,11 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
         .map(|(block, reachable)| {
             (
                 block.to_owned(),
-                json!(if reachable { "reachable" } else { "unreachable" }),
+                json!(if reachable {
+                    "reachable"
+                } else {
+                    "unreachable"
+                }),
             )
         })
         .collect();
@@ -89,50 +102,174 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
 
 async fn graphql(
     State(gateway): State<Gateway>,
-    method: Method,
-    headers: HeaderMap,
-    request: GraphQLBatchRequest,
+    request: axum::extract::Request,
 ) -> axum::response::Response {
-    let media_type = negotiate(&headers);
+    let (parts, body) = request.into_parts();
+    let media_type = negotiate(&parts.headers);
+    let (caller, batch) = match admit(&gateway, &parts, body).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.into_response(media_type),
+    };
     let scope = RequestScope {
         tenant: 0,
-        bypass_cache: wants_fresh(&headers),
+        bypass_cache: wants_fresh(&parts.headers),
     };
-    let batch = request.into_inner();
-    if let Some(refusal) = refuse(&method, &batch) {
-        return respond(media_type, refusal.0, BatchResponse::Single(refusal.1));
-    }
     let response = match batch {
-        BatchRequest::Single(request) => BatchResponse::Single(gateway.execute(request, scope).await),
-        BatchRequest::Batch(requests) => {
-            BatchResponse::Batch(join_all(requests.into_iter().map(|request| gateway.execute(request, scope))).await)
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(gateway.execute_as(request, scope, &caller).await)
         }
+        BatchRequest::Batch(requests) => BatchResponse::Batch(
+            join_all(
+                requests
+                    .into_iter()
+                    .map(|request| gateway.execute_as(request, scope, &caller)),
+            )
+            .await,
+        ),
     };
     let status = status_for(media_type, &response);
     respond(media_type, status, response)
 }
 
-/// Requests refused before execution: mutations over GET, oversized batches.
-fn refuse(method: &Method, batch: &BatchRequest) -> Option<(StatusCode, Response)> {
+/// A request turned away before any operation ran (and so before any upstream request).
+struct Refusal {
+    status: StatusCode,
+    error: SchemaError,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: impl Into<SchemaError>) -> Self {
+        Self {
+            status,
+            error: error.into(),
+        }
+    }
+
+    fn bad_request(message: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, SchemaError::bad_input(message))
+    }
+
+    fn into_response(self, media_type: &'static str) -> axum::response::Response {
+        let body = BatchResponse::Single(request_error_response(&self.error));
+        let mut response = respond(media_type, self.status, body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The checks before execution, cheapest first: transport, caller, body, batch.
+async fn admit(
+    gateway: &Gateway,
+    parts: &Parts,
+    body: Body,
+) -> Result<(Caller, BatchRequest), Refusal> {
+    check_transport(parts)?;
+    let caller = gateway
+        .callers()
+        .authenticate(&parts.headers)
+        .map_err(|error| Refusal::new(StatusCode::UNAUTHORIZED, error))?;
+    let limits = gateway.limits();
+    let batch = if parts.method == Method::GET {
+        read_query_string(parts)?
+    } else {
+        read_body(parts, body, limits.max_body_bytes).await?
+    };
+    check_batch(&parts.method, &batch, limits.max_batch)?;
+    Ok((caller, batch))
+}
+
+/// POST bodies must be `application/json`: the only body type served, and one a browser
+/// cannot send cross-site without a CORS preflight.
+fn check_transport(parts: &Parts) -> Result<(), Refusal> {
+    if parts.method == Method::POST && !is_json(&parts.headers) {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SchemaError::bad_input("send the request as `Content-Type: application/json`"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn read_query_string(parts: &Parts) -> Result<BatchRequest, Refusal> {
+    let query = parts.uri.query().unwrap_or("");
+    async_graphql::http::parse_query_string(query)
+        .map(BatchRequest::Single)
+        .map_err(|_| {
+            Refusal::bad_request(
+                "a GET request needs a `query` parameter (and JSON `variables`, if any)",
+            )
+        })
+}
+
+/// Reads at most `max_bytes` of body (413 past that) and decodes one operation or a batch.
+async fn read_body(parts: &Parts, body: Body, max_bytes: usize) -> Result<BatchRequest, Refusal> {
+    let too_large = || {
+        let violation = LimitViolation {
+            limit: Limit::BodyBytes,
+            max: max_bytes,
+        };
+        Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, violation)
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_bytes as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, max_bytes)
+        .await
+        .map_err(|_| too_large())?;
+    serde_json::from_slice::<BatchRequest>(&bytes).map_err(|error| {
+        let message = match error.classify() {
+            serde_json::error::Category::Data => {
+                "the body is not a GraphQL request: an object with a string `query` and optional `operationName`, `variables` and `extensions` objects (or an array of them)".to_owned()
+            }
+            _ => format!(
+                "the body is not valid JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
+        };
+        Refusal::bad_request(&message)
+    })
+}
+
+/// Refuses oversized batches (or any batch when batching is off) and mutations over GET.
+fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Result<(), Refusal> {
     let requests: Vec<&Request> = match batch {
         BatchRequest::Single(request) => vec![request],
-        BatchRequest::Batch(requests) => requests.iter().collect(),
+        BatchRequest::Batch(requests) => {
+            if max_batch == 0 || requests.len() > max_batch {
+                let violation = LimitViolation {
+                    limit: Limit::Batch,
+                    max: max_batch,
+                };
+                return Err(Refusal::new(StatusCode::BAD_REQUEST, violation));
+            }
+            requests.iter().collect()
+        }
     };
-    if requests.len() > MAX_BATCH {
-        let message = format!("a batch may carry at most {MAX_BATCH} operations");
-        return Some((
-            StatusCode::BAD_REQUEST,
-            error_response(&message, ErrorCode::BadUserInput),
-        ));
-    }
     if method == Method::GET && requests.iter().any(|request| is_mutation(request)) {
-        let message = "mutations must be sent with POST";
-        return Some((
+        return Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            error_response(message, ErrorCode::BadUserInput),
+            SchemaError::bad_input("mutations must be sent with POST"),
         ));
     }
-    None
+    Ok(())
 }
 
 fn is_mutation(request: &Request) -> bool {
@@ -150,15 +287,13 @@ fn is_mutation(request: &Request) -> bool {
     })
 }
 
-fn error_response(message: &str, code: ErrorCode) -> Response {
-    let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()));
-    Response::from_errors(vec![error.into_server_error(async_graphql::Pos::default())])
-}
-
 /// `application/graphql-response+json` when the caller accepts it, else `application/json`
 /// (the stock handler always answers the former, which breaks JSON-only clients).
 fn negotiate(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.contains(GRAPHQL_RESPONSE_JSON) {
         GRAPHQL_RESPONSE_JSON
     } else {
@@ -171,14 +306,25 @@ fn wants_fresh(headers: &HeaderMap) -> bool {
         .get_all(header::CACHE_CONTROL)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
+        .any(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        })
 }
 
-/// With the GraphQL media type a request that could not execute (no `data`) is a 400;
-/// with `application/json` every well-formed request answers 200.
+/// A response to a request that never executed (it did not parse or validate, or was
+/// refused): it has errors without paths and no data.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// With the GraphQL media type a request that could not execute is a 400; with
+/// `application/json` every well-formed request answers 200.
 fn status_for(media_type: &str, response: &BatchResponse) -> StatusCode {
     let failed_before_execution = match response {
-        BatchResponse::Single(response) => response.data == async_graphql::Value::Null && !response.errors.is_empty(),
+        BatchResponse::Single(response) => is_request_error(response),
         BatchResponse::Batch(_) => false,
     };
     if media_type == GRAPHQL_RESPONSE_JSON && failed_before_execution {
@@ -188,8 +334,32 @@ fn status_for(media_type: &str, response: &BatchResponse) -> StatusCode {
     }
 }
 
-fn respond(media_type: &'static str, status: StatusCode, response: BatchResponse) -> axum::response::Response {
-    let body = match serde_json::to_vec(&response) {
+/// The JSON of one response; one that never executed has no `data` entry at all, as the
+/// GraphQL-over-HTTP specification asks.
+fn response_json(response: &async_graphql::Response) -> serde_json::Result<serde_json::Value> {
+    let mut json = serde_json::to_value(response)?;
+    if is_request_error(response)
+        && let Some(object) = json.as_object_mut()
+    {
+        object.remove("data");
+    }
+    Ok(json)
+}
+
+fn respond(
+    media_type: &'static str,
+    status: StatusCode,
+    response: BatchResponse,
+) -> axum::response::Response {
+    let json = match &response {
+        BatchResponse::Single(response) => response_json(response),
+        BatchResponse::Batch(responses) => responses
+            .iter()
+            .map(response_json)
+            .collect::<serde_json::Result<Vec<_>>>()
+            .map(serde_json::Value::Array),
+    };
+    let body = match json.and_then(|json| serde_json::to_vec(&json)) {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "could not serialize a GraphQL response");

@@ -6,7 +6,9 @@ use async_graphql::{ErrorExtensions, ServerError};
 
 use crate::{
     blocks::{BlockError, BlockName},
+    callers::CallerError,
     error::ErrorCode,
+    limits::LimitViolation,
 };
 
 /// Errors of the schema layer.
@@ -43,6 +45,12 @@ pub enum SchemaError {
     /// The operation ran past its deadline and was abandoned as a whole.
     #[error("the operation did not finish within its time limit")]
     OperationAbandoned,
+    /// The caller was not let in (HTTP 401).
+    #[error(transparent)]
+    Caller(#[from] CallerError),
+    /// The request or operation exceeds a configured limit; nothing was sent upstream.
+    #[error(transparent)]
+    Limit(#[from] LimitViolation),
 }
 
 impl SchemaError {
@@ -60,6 +68,8 @@ impl SchemaError {
             Self::MissingField { .. } | Self::UnknownValue { .. } => ErrorCode::UpstreamError,
             Self::Internal => ErrorCode::InternalServerError,
             Self::OperationAbandoned => ErrorCode::UpstreamTimeout,
+            Self::Caller(_) => ErrorCode::Unauthenticated,
+            Self::Limit(_) => ErrorCode::BadUserInput,
         }
     }
 
@@ -98,6 +108,10 @@ impl ErrorExtensions for SchemaError {
             extensions.set("code", self.code().as_str());
             if let Some(block) = self.block() {
                 extensions.set("block", block.label());
+            }
+            if let Self::Limit(violation) = self {
+                extensions.set("limit", violation.limit.name());
+                extensions.set("max", violation.max);
             }
             if let Self::Block(error) = self {
                 if let Some(status) = error.status() {

@@ -2,6 +2,7 @@
 //! the sandbox blocks on loopback.
 
 mod cache;
+mod callers;
 mod clients;
 mod contract_fixtures;
 mod hardening;
