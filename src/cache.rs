@@ -11,9 +11,13 @@ use std::{
 };
 
 use moka::{Expiry, future::Cache};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::blocks::{BlockError, BlockName};
+use crate::{
+    blocks::{BlockError, BlockName},
+    metrics::CacheEvictions,
+    shared_cache::SharedTier,
+};
 
 mod footprint;
 
@@ -27,7 +31,7 @@ pub enum EntryKind {
 }
 
 /// The resources the gateway caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Resource {
     /// Sales user by unique id.
     SalesUser,
@@ -90,8 +94,9 @@ pub struct CacheKey {
 }
 
 /// A record as loaded: `complete` is false for items that came from a list page whose
-/// items may carry fewer fields than the detail answer.
-#[derive(Debug, Serialize)]
+/// items may carry fewer fields than the detail answer (a deserialized record counts as
+/// partial: only the loader knows where it came from).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Record<T> {
     /// The wire record.
     pub data: T,
@@ -167,6 +172,10 @@ impl Default for CacheSettings {
 pub struct ResponseCache {
     entries: Cache<CacheKey, Entry>,
     settings: Arc<CacheSettings>,
+    /// Evictions by cause (read by `/metrics`).
+    evictions: Arc<CacheEvictions>,
+    /// The Redis tier, when `REDIS_URL` is set: second level and invalidation channel.
+    shared: Option<SharedTier>,
 }
 
 /// Fixed per-entry cost beyond the value: moka's bookkeeping (hash-table slot, entry
@@ -177,6 +186,7 @@ const ENTRY_OVERHEAD: usize = 256;
 impl ResponseCache {
     /// A cache with the given bound and TTLs.
     pub fn new(settings: CacheSettings) -> Self {
+        let evictions = Arc::new(CacheEvictions::default());
         let entries = Cache::builder()
             .max_capacity(settings.max_bytes)
             .weigher(|key: &CacheKey, entry: &Entry| {
@@ -185,11 +195,33 @@ impl ResponseCache {
             })
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
+            .eviction_listener({
+                let evictions = evictions.clone();
+                move |_key, _entry, cause| evictions.record(cause)
+            })
             .build();
         Self {
             entries,
             settings: Arc::new(settings),
+            evictions,
+            shared: None,
         }
+    }
+
+    /// The same cache with the Redis tier behind it and told about every invalidation.
+    pub fn with_shared_tier(mut self, tier: SharedTier) -> Self {
+        self.shared = Some(tier);
+        self
+    }
+
+    /// The Redis tier, when there is one.
+    pub fn shared_tier(&self) -> Option<&SharedTier> {
+        self.shared.as_ref()
+    }
+
+    /// Evictions counted so far, by cause.
+    pub fn evictions(&self) -> &CacheEvictions {
+        &self.evictions
     }
 
     /// The settings in force.
@@ -255,13 +287,30 @@ impl ResponseCache {
 
     /// Forgets one record for every tenant, plus every cached page of the given list
     /// resources (a write can change any page).
+    /// With the Redis tier, every other replica evicts the same before the operation's
+    /// answer is sent.
     pub fn invalidate_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
+        self.evict_record(resource, id, lists);
+        if let Some(shared) = &self.shared {
+            shared.invalidated(resource, id, lists);
+        }
+    }
+
+    /// [`invalidate_record`](Self::invalidate_record) in this process only (an eviction
+    /// another replica sent).
+    pub fn evict_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
         let id: Arc<str> = Arc::from(id);
         let lists = lists.to_vec();
         // Only fails when invalidation closures are not enabled, which `new` enables.
         let _ = self.entries.invalidate_entries_if(move |key, _| {
             (key.resource == resource && key.id == id) || lists.contains(&key.resource)
         });
+    }
+
+    /// Forgets everything in this process (invalidations from other replicas may have been
+    /// missed).
+    pub fn evict_all(&self) {
+        self.entries.invalidate_all();
     }
 
     /// Entries and estimated bytes held now (after pending maintenance).

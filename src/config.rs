@@ -22,6 +22,8 @@ use crate::{
     cache::CacheSettings,
     limits::OperationLimits,
     callers::{AuthMode, CallerConfigError, CallerSettings},
+    shared_cache::SharedCacheSettings,
+    shutdown::ShutdownSettings,
 };
 
 /// Why the configuration cannot be used.
@@ -76,10 +78,16 @@ struct RawSettings {
     cache_detail_ttl_ms: Option<u64>,
     cache_list_ttl_ms: Option<u64>,
     cache_not_found_ttl_ms: Option<u64>,
+    redis_url: Option<SecretString>,
+    redis_key_prefix: Option<String>,
+    redis_invalidation_timeout_ms: Option<u64>,
+    gateway_shutdown_delay_ms: Option<u64>,
+    gateway_shutdown_timeout_ms: Option<u64>,
 }
 
-/// Every variable the gateway reads (the environment layer takes only these).
-const KEYS: &[&str] = &[
+/// Every variable the gateway reads (the environment layer takes only these; logging and
+/// tracing read `telemetry::ENV_KEYS` on their own).
+pub const KEYS: &[&str] = &[
     "GATEWAY_LISTEN",
     "GATEWAY_SANDBOX",
     "SALES_API_URL",
@@ -112,6 +120,11 @@ const KEYS: &[&str] = &[
     "CACHE_DETAIL_TTL_MS",
     "CACHE_LIST_TTL_MS",
     "CACHE_NOT_FOUND_TTL_MS",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "REDIS_INVALIDATION_TIMEOUT_MS",
+    "GATEWAY_SHUTDOWN_DELAY_MS",
+    "GATEWAY_SHUTDOWN_TIMEOUT_MS",
 ];
 
 /// Where and how to reach one block.
@@ -154,6 +167,10 @@ pub struct Settings {
     pub limits: OperationLimits,
     /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
     pub callers: CallerSettings,
+    /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
+    pub shared_cache: Option<SharedCacheSettings>,
+    /// How the replica drains on SIGTERM.
+    pub shutdown: ShutdownSettings,
 }
 
 impl Settings {
@@ -168,6 +185,8 @@ impl Settings {
             cache: CacheSettings::default(),
             limits: OperationLimits::default(),
             callers: CallerSettings::open(),
+            shared_cache: None,
+            shutdown: ShutdownSettings::default(),
         }
     }
 
@@ -214,6 +233,7 @@ impl Settings {
         apply_cache_settings(&raw, &mut settings.cache);
         apply_hardening_settings(&raw, &mut settings);
         let auth_mode = auth_mode(&raw)?;
+        apply_operations_settings(&raw, &mut settings)?;
         settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
         settings.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;

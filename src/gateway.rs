@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tracing::Instrument;
+
 use crate::{
     blocks::{
         BlockClients, BlockName,
@@ -18,10 +20,13 @@ use crate::{
     limits::OperationLimits,
     callers::{Caller, Callers},
     loaders::{BlockLoader, Loaders, RequestScope},
+    metrics::Metrics,
     schema::{
         self, GatewaySchema,
         errors::{SchemaError, request_error_response},
     },
+    shared_cache::{self, SharedCacheError},
+    shutdown::Readiness,
 };
 
 /// Why the gateway could not be assembled.
@@ -30,6 +35,12 @@ pub enum StartupError {
     /// The HTTP client could not be built (TLS setup).
     #[error("could not build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// The metrics registry could not be built.
+    #[error("could not register the metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The Redis tier could not start (`REDIS_URL`).
+    #[error(transparent)]
+    SharedCache(#[from] SharedCacheError),
 }
 
 /// Everything a request needs, shared by all requests. Cheap to clone.
@@ -42,12 +53,15 @@ pub struct Gateway {
     callers: Callers,
     /// The longest a block call may take once started (bounds the execution backstop).
     request_timeout: Duration,
+    metrics: Metrics,
+    readiness: Readiness,
 }
 
 impl Gateway {
     /// Builds the clients of the configured blocks, the cache and the schema.
     pub fn new(settings: &Settings, cache: CacheSettings) -> Result<Self, StartupError> {
         let client = shared_client(settings.connect_timeout)?;
+        let metrics = Metrics::new()?;
         let mut clients = BlockClients::default();
         for block in &settings.blocks {
             let http = BlockHttp::new(
@@ -56,7 +70,8 @@ impl Gateway {
                 client.clone(),
                 block.auth.clone(),
                 settings.http.clone(),
-            );
+            )
+            .with_metrics(metrics.clone());
             match block.block {
                 BlockName::Sales => clients.sales = Some(SalesClient::new(http)),
                 BlockName::Search => clients.search = Some(SearchClient::new(http)),
@@ -68,11 +83,23 @@ impl Gateway {
         Ok(Self {
             schema: schema::build(),
             clients: Arc::new(clients),
-            cache: ResponseCache::new(cache),
+            cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
             limits: settings.limits,
             callers: Callers::new(settings.callers.clone()),
             request_timeout: settings.http.request_timeout,
+            metrics,
+            readiness: Readiness::default(),
         })
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether the gateway is draining for shutdown (`/readyz` fails then).
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
     }
 
     /// The schema.
@@ -126,6 +153,7 @@ impl Gateway {
         });
         BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
             .with_budget(budget)
+            .with_metrics(self.metrics.clone())
             .into_data_loader()
     }
 
@@ -143,8 +171,25 @@ impl Gateway {
         scope: RequestScope,
         caller: &Caller,
     ) -> async_graphql::Response {
+        let observation = self.metrics.operation_started(&request);
+        let response = self
+            .execute_observed(request, scope, caller)
+            .instrument(observation.span())
+            .await;
+        observation.finish(&response);
+        response
+    }
+
+    /// The answer leaves only after the operation's invalidations reached the other replicas.
+    async fn execute_observed(
+        &self,
+        request: async_graphql::Request,
+        scope: RequestScope,
+        caller: &Caller,
+    ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
-        let execution = self.schema.execute(request.data(self.loaders_for(scope, caller)));
+        let execution =
+            shared_cache::settle_invalidations(self.schema.execute(request.data(self.loaders_for(scope, caller))));
         match tokio::time::timeout(backstop, execution).await {
             Ok(response) => response,
             Err(_) => {

@@ -6,10 +6,14 @@ use blocks_gateway::{
     config::Settings,
     gateway::Gateway,
     sandbox::{Sandbox, SandboxOptions},
-    schema, server,
+    schema,
+    shutdown::{self, Drained},
+    telemetry::{self, LogFormat, TelemetrySettings},
 };
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+
+/// How long start-up waits for the Redis invalidation channel (`REDIS_URL`).
+const REDIS_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One GraphQL endpoint over the Sales, Search, Assets, B2B and CRM blocks.
 #[derive(Parser)]
@@ -43,14 +47,17 @@ async fn main() -> ExitCode {
         }
         Command::HashKey => hash_key_from_stdin(),
         Command::Serve => {
-            init_tracing();
-            match serve(cli.config).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("blocks-gateway: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+            let telemetry_settings = match TelemetrySettings::from_env() {
+                Ok(settings) => settings,
+                Err(error) => return exit_code(Err(error.into())),
+            };
+            let telemetry = match telemetry::init(&telemetry_settings) {
+                Ok(telemetry) => telemetry,
+                Err(error) => return exit_code(Err(error.into())),
+            };
+            let served = serve(cli.config, telemetry_settings.format).await;
+            telemetry.shutdown();
+            exit_code(served)
         }
     }
 }
@@ -72,12 +79,19 @@ fn hash_key_from_stdin() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,blocks_gateway=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blocks-gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+/// Serves until SIGTERM or Ctrl-C, then drains (see `shutdown`). The ready line goes to
+/// stdout with text logs only: JSON logs keep stdout one JSON object per line.
+async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = Settings::load(config.as_deref())?;
     // Kept alive for as long as the gateway serves.
     let _sandbox = if settings.sandbox {
@@ -88,6 +102,10 @@ async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>
         None
     };
     let gateway = Gateway::new(&settings, settings.cache.clone())?;
+    if let Some(tier) = gateway.cache().shared_tier() {
+        tier.wait_until_subscribed(REDIS_STARTUP_TIMEOUT).await?;
+        tracing::info!("shared cache tier on: Redis second level and invalidation channel");
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|error| format!("cannot listen on {} (GATEWAY_LISTEN): {error}", settings.listen))?;
@@ -98,30 +116,13 @@ async fn serve(config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>
         tracing::warn!("sandbox mode: emulated blocks with demo data");
     }
     blocks_gateway::callers::log_mode(&settings.callers);
-    let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.callers.mode);
-    println!("blocks-gateway{mode} ready: playground http://{address}/  endpoint http://{address}/graphql");
-    server::serve(listener, gateway, shutdown_signal()).await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    if log_format == LogFormat::Text {
+        let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.callers.mode);
+        println!("blocks-gateway{mode} ready: playground http://{address}/  endpoint http://{address}/graphql");
     }
-    tracing::info!("shutting down");
+    let drained = shutdown::serve_until_stopped(listener, gateway, shutdown::stop_signal(), settings.shutdown).await?;
+    if let Drained::TimedOut { in_flight } = drained {
+        tracing::warn!(in_flight, "stopped with operations still in flight");
+    }
+    Ok(())
 }

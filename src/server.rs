@@ -1,5 +1,6 @@
-//! HTTP serving (the only module that knows axum): `POST /graphql` and `GET /graphql`
-//! (queries only), GraphiQL at `/`, `/healthz` and `/readyz`.
+//! HTTP serving (the only module that knows axum, with the `/metrics` handler and the
+//! in-flight counter of `metrics.rs`): `POST /graphql` and `GET /graphql` (queries only),
+//! GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining) and `/metrics`.
 
 use std::time::Duration;
 
@@ -39,7 +40,12 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::endpoint))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.metrics().clone(),
+            crate::metrics::track_in_flight,
+        ))
         .with_state(gateway)
 }
 
@@ -69,6 +75,10 @@ async fn healthz() -> &'static str {
 
 /// Ready when every configured block answers HTTP at all (any status): reachability only.
 async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
+    // A replica that is shutting down leaves the load balancer first (see `shutdown`).
+    if gateway.readiness().is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "draining": true })));
+    }
     let probes = gateway
         .clients()
         .configured()

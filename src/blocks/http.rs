@@ -23,6 +23,7 @@ use super::{
     operation::OperationBudget,
     retry_budget::RetryBudget,
 };
+use crate::metrics::{Metrics, UpstreamObservation};
 
 /// How a block expects to be authenticated.
 #[derive(Clone)]
@@ -139,6 +140,8 @@ pub struct BlockHttp {
     breaker: Arc<CircuitBreaker>,
     retry_budget: Arc<RetryBudget>,
     operation: Option<Arc<OperationBudget>>,
+    /// Where requests are counted and timed (`/metrics`); none in bare test cores.
+    metrics: Option<Metrics>,
 }
 
 /// How long one attempt may take, and whether the operation's deadline set that.
@@ -161,6 +164,15 @@ impl BlockHttp {
             policy: Arc::new(policy),
             permits,
             operation: None,
+            metrics: None,
+        }
+    }
+
+    /// The same core recording every request in `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -364,6 +376,7 @@ impl BlockHttp {
     }
 
     /// Waits for a permit, sends, reads the body and maps the status.
+    #[tracing::instrument(name = "upstream.request", skip_all, fields(block = %self.block, %method, route, status = tracing::field::Empty, otel.kind = "client"))]
     async fn exchange(&self, method: Method, route: &'static str, url: Url, body: Option<Vec<u8>>) -> Result<Body> {
         let _permit = self
             .permits
@@ -371,6 +384,7 @@ impl BlockHttp {
             .await
             .map_err(|_| BlockError::Internal { block: self.block })?;
         let started = std::time::Instant::now();
+        let observation = UpstreamObservation::start(self.metrics.as_ref(), self.block, &method, route);
         let mut request = self
             .client
             .request(method.clone(), url)
@@ -385,6 +399,7 @@ impl BlockHttp {
         let status = response.status();
         let retry_after = retry_after_seconds(response.headers().get(RETRY_AFTER));
         let bytes = response.bytes().await.map_err(|error| self.transport_error(&error))?;
+        observation.answered(status);
         tracing::debug!(
             block = %self.block,
             %method,

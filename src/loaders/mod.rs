@@ -9,11 +9,20 @@ mod keys;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashMap, convert::Infallible, future::Future, panic::AssertUnwindSafe, sync::Arc};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    panic::AssertUnwindSafe,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Serialize, de::DeserializeOwned};
 
 pub use invalidate::{Touched, forget};
 pub use keys::*;
@@ -21,6 +30,7 @@ pub use keys::*;
 use crate::{
     blocks::{BlockClients, BlockError, BlockName, operation::OperationBudget},
     cache::{CacheKey, EntryKind, Record, Resource, ResponseCache},
+    metrics::Metrics,
 };
 
 /// What loading one key gave: the record, `None` for a 404, or the block's error.
@@ -44,6 +54,7 @@ pub struct BlockLoader {
     cache: ResponseCache,
     scope: RequestScope,
     budget: Option<Arc<OperationBudget>>,
+    metrics: Option<Metrics>,
 }
 
 impl BlockLoader {
@@ -54,6 +65,41 @@ impl BlockLoader {
             cache,
             scope,
             budget: None,
+            metrics: None,
+        }
+    }
+
+    /// Records cache hits and misses and batch sizes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn record_lookup(&self, resource: Resource, hit: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.cache_lookup(resource, hit);
+        }
+    }
+
+    /// Whether loads skip the shared cache: `no-cache`, or the Redis invalidation channel
+    /// is down (an eviction from another replica could be missed).
+    fn bypasses_cache(&self) -> bool {
+        self.scope.bypass_cache || self.cache.shared_tier().is_some_and(|tier| !tier.is_subscribed())
+    }
+
+    /// Fetches a key from its block, through the Redis tier for detail records when there
+    /// is one (`use_stored` false: refresh what Redis holds without using it).
+    async fn fetch_shared<K: RecordKey>(
+        &self,
+        key: &K,
+        cache_key: &CacheKey,
+        use_stored: bool,
+    ) -> Result<Option<K::Record>, BlockError> {
+        match self.cache.shared_tier() {
+            Some(tier) if K::KIND == EntryKind::Detail => {
+                tier.read_through(cache_key, use_stored, || key.fetch(self)).await
+            }
+            _ => key.fetch(self).await,
         }
     }
 
@@ -118,33 +164,44 @@ impl BlockLoader {
     /// remembered 404. Warm reads skip the DataLoader, whose batching delay only helps keys
     /// that go upstream.
     async fn cache_hit<K: RecordKey>(&self, key: &K) -> Option<Option<Arc<Record<K::Record>>>> {
-        if self.scope.bypass_cache {
+        if self.bypasses_cache() {
             return None;
         }
         let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
         match self.cache.get::<Record<K::Record>>(&cache_key).await? {
             Some(record) if key.needs_complete() && !record.complete => None,
-            hit => Some(hit),
+            hit => {
+                self.record_lookup(K::RESOURCE, true);
+                Some(hit)
+            }
         }
     }
 
     async fn load_key<K: RecordKey>(&self, key: &K) -> Loaded<K::Record> {
         let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
-        let must_refresh = self.scope.bypass_cache
+        let bypass = self.bypasses_cache();
+        let must_refresh = bypass
             || (key.needs_complete()
                 && matches!(self.cache.get::<Record<K::Record>>(&cache_key).await, Some(Some(ref hit)) if !hit.complete));
+        let missed = AtomicBool::new(must_refresh);
         let fetch = async {
-            let fetched = key.fetch(self).await?;
+            missed.store(true, Ordering::Relaxed);
+            let fetched = self.fetch_shared(key, &cache_key, !bypass).await?;
             Ok(fetched.map(Record::complete))
         };
         if must_refresh {
+            if !bypass {
+                self.record_lookup(K::RESOURCE, false);
+            }
             let fresh: Loaded<K::Record> = fetch.await;
             if let Ok(value) = &fresh {
                 self.cache.insert(cache_key, K::KIND, value.clone()).await;
             }
             return fresh;
         }
-        self.cache.get_or_fetch(cache_key, K::KIND, fetch).await
+        let loaded = self.cache.get_or_fetch(cache_key.clone(), K::KIND, fetch).await;
+        self.record_lookup(K::RESOURCE, !missed.load(Ordering::Relaxed));
+        loaded
     }
 
     /// Loads through the cache a value that is not a [`RecordKey`] (list-built indexes).
@@ -161,7 +218,7 @@ impl BlockLoader {
         Fut: Future<Output = Result<Option<Arc<T>>, BlockError>>,
     {
         let key = self.cache_key(resource, id);
-        if self.scope.bypass_cache {
+        if self.bypasses_cache() {
             let fresh = fetch().await;
             if let Ok(value) = &fresh {
                 self.cache.insert(key, kind, value.clone()).await;
@@ -183,7 +240,7 @@ impl BlockLoader {
 /// A key type the loader can fetch: which cached resource it is, and how one is fetched.
 pub trait RecordKey: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     /// The wire record loaded for the key.
-    type Record: Serialize + Send + Sync + 'static;
+    type Record: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// The cached resource.
     const RESOURCE: Resource;
     /// Detail record or list page (decides the TTL).
@@ -206,6 +263,9 @@ impl<K: RecordKey> Loader<K> for BlockLoader {
     type Error = Infallible;
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
+        if let Some(metrics) = &self.metrics {
+            metrics.loader_batch(K::RESOURCE, keys.len());
+        }
         let loads = keys.iter().map(|key| async move {
             // A panic while loading one key becomes that key's error: the DataLoader would
             // otherwise drop every waiting caller's channel and panic them all.

@@ -34,27 +34,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// A gateway whose settings `tweak` may change after they point at the sandbox.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSettings) -> TestApp {
-    let sandbox = Sandbox::start(SandboxOptions {
-        identities: TEST_IDENTITIES,
-        ..SandboxOptions::default()
-    })
-    .await
-    .expect("sandbox starts");
-    let mut settings = Settings::sandbox_defaults();
-    settings.use_sandbox(&sandbox).expect("sandbox settings");
-    settings.http.max_retries = 0;
+    let sandbox = start_sandbox().await;
+    let mut settings = sandbox_settings(&sandbox);
     tweak(&mut settings);
     let gateway = Gateway::new(&settings, cache).expect("gateway builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let served = gateway.clone();
-    tokio::spawn(async move {
-        let _ = server::serve(listener, served, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let (address, shutdown) = serve_on_loopback(gateway.clone()).await;
     // Built with the gateway's constructor, which installs the TLS crypto provider.
     let http = shared_client(std::time::Duration::from_secs(5)).expect("client");
     TestApp {
@@ -64,6 +48,38 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSetti
         gateway,
         _shutdown: shutdown,
     }
+}
+
+/// A fresh sandbox of the test size.
+pub async fn start_sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        identities: TEST_IDENTITIES,
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+/// Gateway settings pointing at `sandbox`, without retries (tests count requests).
+pub fn sandbox_settings(sandbox: &Sandbox) -> Settings {
+    let mut settings = Settings::sandbox_defaults();
+    settings.use_sandbox(sandbox).expect("sandbox settings");
+    settings.http.max_retries = 0;
+    settings
+}
+
+/// Serves `gateway` on an ephemeral loopback port until the returned sender is dropped.
+pub async fn serve_on_loopback(gateway: Gateway) -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = server::serve(listener, gateway, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    (address, shutdown)
 }
 
 impl TestApp {
