@@ -3,7 +3,11 @@
 //! they may be written in lower case (`sales_api_url = "..."`). A bad value stops start-up
 //! with a message naming the variable; secrets are held as `SecretString` and never printed.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -21,6 +25,7 @@ use crate::{
     },
     cache::CacheSettings,
     limits::OperationLimits,
+    links::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
     callers::{AuthMode, CallerConfigError, CallerSettings},
     shared_cache::SharedCacheSettings,
     shutdown::ShutdownSettings,
@@ -78,6 +83,8 @@ struct RawSettings {
     cache_detail_ttl_ms: Option<u64>,
     cache_list_ttl_ms: Option<u64>,
     cache_not_found_ttl_ms: Option<u64>,
+    link_index_path: Option<String>,
+    database_url: Option<SecretString>,
     redis_url: Option<SecretString>,
     redis_key_prefix: Option<String>,
     redis_invalidation_timeout_ms: Option<u64>,
@@ -120,6 +127,8 @@ pub const KEYS: &[&str] = &[
     "CACHE_DETAIL_TTL_MS",
     "CACHE_LIST_TTL_MS",
     "CACHE_NOT_FOUND_TTL_MS",
+    "LINK_INDEX_PATH",
+    "DATABASE_URL",
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "REDIS_INVALIDATION_TIMEOUT_MS",
@@ -167,6 +176,9 @@ pub struct Settings {
     pub limits: OperationLimits,
     /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
     pub callers: CallerSettings,
+    /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
+    /// file `LINK_INDEX_PATH`.
+    pub link_index: LinkIndexLocation,
     /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
     pub shared_cache: Option<SharedCacheSettings>,
     /// How the replica drains on SIGTERM.
@@ -174,7 +186,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings with nothing configured: sandbox on 127.0.0.1:4000.
+    /// Settings with nothing configured: sandbox on 127.0.0.1:4000, the link index in memory
+    /// (a throw-away gateway leaves no file behind; [`Settings::load`] picks the file).
     pub fn sandbox_defaults() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
@@ -185,6 +198,7 @@ impl Settings {
             cache: CacheSettings::default(),
             limits: OperationLimits::default(),
             callers: CallerSettings::open(),
+            link_index: LinkIndexLocation::Memory,
             shared_cache: None,
             shutdown: ShutdownSettings::default(),
         }
@@ -232,6 +246,7 @@ impl Settings {
         }
         apply_cache_settings(&raw, &mut settings.cache);
         apply_hardening_settings(&raw, &mut settings);
+        settings.link_index = link_index_location(&raw)?;
         let auth_mode = auth_mode(&raw)?;
         apply_operations_settings(&raw, &mut settings)?;
         settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
@@ -437,6 +452,31 @@ fn crm_auth_header(raw: &RawSettings) -> Result<HeaderName, ConfigError> {
         key: "CRM_AUTH_HEADER",
         problem: format!("{header_name:?} is not a valid header name"),
     })
+}
+
+/// PostgreSQL when `DATABASE_URL` is set, else the SQLite file (default in the working directory).
+fn link_index_location(raw: &RawSettings) -> Result<LinkIndexLocation, ConfigError> {
+    if let Some(url) = &raw.database_url {
+        let text = url.expose_secret().trim();
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "DATABASE_URL",
+                problem: "must be a postgres:// or postgresql:// URL".to_owned(),
+            });
+        }
+        return Ok(LinkIndexLocation::Postgres {
+            url: SecretString::from(text.to_owned()),
+            schema: None,
+        });
+    }
+    match raw.link_index_path.as_deref().map(str::trim) {
+        Some("") => Err(ConfigError::Invalid {
+            key: "LINK_INDEX_PATH",
+            problem: "is empty".to_owned(),
+        }),
+        Some(path) => Ok(LinkIndexLocation::Sqlite(PathBuf::from(path))),
+        None => Ok(LinkIndexLocation::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE))),
+    }
 }
 
 fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettings>, ConfigError> {
@@ -685,5 +725,36 @@ mod tests {
         let settings = Settings::from_raw(raw).expect("valid");
         assert_eq!(settings.blocks[0].base_url.as_str(), "http://crm.test:8000/api/crm");
         assert!(!format!("{settings:?}").contains("crm-secret-xyz"));
+    }
+
+    #[test]
+    fn link_index_is_a_sqlite_file_unless_database_url_is_set() {
+        let settings = Settings::from_raw(RawSettings::default()).expect("valid");
+        assert!(
+            matches!(&settings.link_index, LinkIndexLocation::Sqlite(path) if path == Path::new(DEFAULT_SQLITE_FILE))
+        );
+        let raw = RawSettings {
+            link_index_path: Some("/var/lib/gateway/links.sqlite".to_owned()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).expect("valid");
+        assert!(matches!(&settings.link_index, LinkIndexLocation::Sqlite(path) if path.ends_with("links.sqlite")));
+        let raw = RawSettings {
+            database_url: Some(SecretString::from("postgres://gw:db-secret-9@db:5432/links")),
+            link_index_path: Some("ignored.sqlite".to_owned()),
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw).expect("valid");
+        assert!(matches!(settings.link_index, LinkIndexLocation::Postgres { .. }));
+        assert!(!format!("{settings:?}").contains("db-secret-9"));
+        let raw = RawSettings {
+            database_url: Some(SecretString::from("mysql://gw:db-secret-9@db/links")),
+            ..RawSettings::default()
+        };
+        let error = Settings::from_raw(raw).expect_err("not PostgreSQL").to_string();
+        assert!(
+            error.contains("DATABASE_URL") && !error.contains("db-secret-9"),
+            "{error}"
+        );
     }
 }

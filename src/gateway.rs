@@ -19,6 +19,7 @@ use crate::{
     config::Settings,
     limits::OperationLimits,
     callers::{Caller, Callers},
+    links::{LinkError, LinkIndex, LinkLoader},
     loaders::{BlockLoader, Loaders, RequestScope},
     metrics::Metrics,
     schema::{
@@ -35,6 +36,9 @@ pub enum StartupError {
     /// The HTTP client could not be built (TLS setup).
     #[error("could not build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// The identity link index location is not usable.
+    #[error(transparent)]
+    LinkIndex(#[from] LinkError),
     /// The metrics registry could not be built.
     #[error("could not register the metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -51,6 +55,7 @@ pub struct Gateway {
     cache: ResponseCache,
     limits: OperationLimits,
     callers: Callers,
+    links: LinkIndex,
     /// The longest a block call may take once started (bounds the execution backstop).
     request_timeout: Duration,
     metrics: Metrics,
@@ -85,6 +90,8 @@ impl Gateway {
             clients: Arc::new(clients),
             cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
             limits: settings.limits,
+            // Opened lazily: the first use creates the tables (`serve` does so at start).
+            links: LinkIndex::open(&settings.link_index)?,
             callers: Callers::new(settings.callers.clone()),
             request_timeout: settings.http.request_timeout,
             metrics,
@@ -115,6 +122,11 @@ impl Gateway {
     /// The shared cache.
     pub fn cache(&self) -> &ResponseCache {
         &self.cache
+    }
+
+    /// The identity link index.
+    pub fn links(&self) -> &LinkIndex {
+        &self.links
     }
 
     /// The operation limits in force.
@@ -188,8 +200,10 @@ impl Gateway {
         caller: &Caller,
     ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
-        let execution =
-            shared_cache::settle_invalidations(self.schema.execute(request.data(self.loaders_for(scope, caller))));
+        let request = request
+            .data(self.loaders_for(scope, caller))
+            .data(LinkLoader::for_request(&self.links));
+        let execution = shared_cache::settle_invalidations(self.schema.execute(request));
         match tokio::time::timeout(backstop, execution).await {
             Ok(response) => response,
             Err(_) => {

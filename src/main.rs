@@ -1,10 +1,15 @@
-//! The `blocks-gateway` command: serve (default), print the schema.
+//! The `blocks-gateway` command: serve (default), print the schema, maintain the identity
+//! link index (reindex, export, import).
 
 use std::{path::PathBuf, process::ExitCode};
 
 use blocks_gateway::{
     config::Settings,
     gateway::Gateway,
+    links::{
+        ImportReport, LinkError, LinkIndex,
+        reindex::{NoProgress, ProgressBars, ReindexOptions, ReindexReport, reindex},
+    },
     sandbox::{Sandbox, SandboxOptions},
     schema,
     shutdown::{self, Drained},
@@ -35,6 +40,39 @@ enum Command {
     /// Read an API key from standard input and print its SHA-256 digest, the form
     /// GATEWAY_API_KEY_HASHES lists keys in. The key itself is never printed.
     HashKey,
+    /// Rebuild the identity link index from the blocks: CRM persons with a `unique_id`,
+    /// B2B users by email. Idempotent and resumable; conflicts are reported, never
+    /// overwritten.
+    Reindex {
+        /// Start from the first pages even if an interrupted run left a resume point.
+        #[arg(long)]
+        restart: bool,
+        /// Upstream requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+    /// Back up or restore the identity link index as JSON lines.
+    Links {
+        #[command(subcommand)]
+        command: LinksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCommand {
+    /// Write the whole index as JSON lines to FILE (stdout when absent).
+    Export {
+        /// Where to write.
+        file: Option<PathBuf>,
+    },
+    /// Read JSON lines (as `links export` writes them) from FILE (stdin when absent).
+    Import {
+        /// Where to read.
+        file: Option<PathBuf>,
+        /// Empty the index first (restore a backup exactly).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +84,15 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::HashKey => hash_key_from_stdin(),
+        Command::Reindex { restart, concurrency } => {
+            let options = ReindexOptions {
+                restart,
+                concurrency,
+                ..ReindexOptions::default()
+            };
+            exit_code(run_reindex(cli.config, options).await)
+        }
+        Command::Links { command } => exit_code(run_links(cli.config, command).await),
         Command::Serve => {
             let telemetry_settings = match TelemetrySettings::from_env() {
                 Ok(settings) => settings,
@@ -89,22 +136,46 @@ fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     }
 }
 
-/// Serves until SIGTERM or Ctrl-C, then drains (see `shutdown`). The ready line goes to
-/// stdout with text logs only: JSON logs keep stdout one JSON object per line.
-async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box<dyn std::error::Error>> {
+/// The settings, pointed at a freshly started sandbox when no block is configured (the
+/// sandbox must be kept alive for as long as it is used).
+async fn load_settings(config: Option<PathBuf>) -> Result<(Settings, Option<Sandbox>), Box<dyn std::error::Error>> {
     let mut settings = Settings::load(config.as_deref())?;
-    // Kept alive for as long as the gateway serves.
-    let _sandbox = if settings.sandbox {
+    let sandbox = if settings.sandbox {
         let sandbox = Sandbox::start(SandboxOptions::default()).await?;
         settings.use_sandbox(&sandbox)?;
         Some(sandbox)
     } else {
         None
     };
+    Ok((settings, sandbox))
+}
+
+fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blocks-gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains (see `shutdown`). The ready line goes to
+/// stdout with text logs only: JSON logs keep stdout one JSON object per line.
+async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box<dyn std::error::Error>> {
+    // The sandbox is kept alive for as long as the gateway serves.
+    let (settings, _sandbox) = load_settings(config).await?;
     let gateway = Gateway::new(&settings, settings.cache.clone())?;
     if let Some(tier) = gateway.cache().shared_tier() {
         tier.wait_until_subscribed(REDIS_STARTUP_TIMEOUT).await?;
         tracing::info!("shared cache tier on: Redis second level and invalidation channel");
+    }
+    // Creates the SQLite file (or the PostgreSQL tables) now, and fails fast when unusable.
+    gateway.links().ready().await?;
+    if settings.sandbox {
+        // The sandbox's demo data is fresh on every start: index what it can prove.
+        let report = reindex(gateway.clients(), gateway.links(), ReindexOptions::default(), &NoProgress).await?;
+        tracing::info!(added = report.added.len(), kept = report.kept, "sandbox identity links indexed");
     }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -125,4 +196,91 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
         tracing::warn!(in_flight, "stopped with operations still in flight");
     }
     Ok(())
+}
+
+async fn run_reindex(config: Option<PathBuf>, options: ReindexOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let (settings, _sandbox) = load_settings(config).await?;
+    let gateway = Gateway::new(&settings, settings.cache.clone())?;
+    eprintln!("reindexing into {}", settings.link_index.describe());
+    let report = reindex(gateway.clients(), gateway.links(), options, &ProgressBars::default()).await?;
+    print_reindex_report(&report);
+    Ok(())
+}
+
+fn print_reindex_report(report: &ReindexReport) {
+    for link in &report.added {
+        println!(
+            "added     {} {} -> identity {}",
+            link.block.as_str(),
+            link.external_id,
+            link.identity_id
+        );
+    }
+    for conflict in &report.conflicts {
+        println!("conflict  {conflict}");
+    }
+    for block in &report.skipped {
+        println!("skipped   {} (not configured)", block.label());
+    }
+    println!(
+        "reindex: {} added, {} kept, {} conflicting, {} identity emails recorded",
+        report.added.len(),
+        report.kept,
+        report.conflicts.len(),
+        report.emails_recorded
+    );
+}
+
+async fn run_links(config: Option<PathBuf>, command: LinksCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Settings::load(config.as_deref())?;
+    let index = LinkIndex::open_ready(&settings.link_index).await?;
+    match command {
+        LinksCommand::Export { file: Some(file) } => {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+            let lines = index.export(&mut out).await?;
+            eprintln!("exported {lines} lines to {}", file.display());
+        }
+        LinksCommand::Export { file: None } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match index.export(&mut out).await {
+                // The reader stopped early (`| head`): not a failure of the export.
+                Err(LinkError::Io(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                result => {
+                    result?;
+                }
+            }
+        }
+        LinksCommand::Import { file, replace } => {
+            let report = match file {
+                Some(file) => {
+                    let input = std::io::BufReader::new(std::fs::File::open(&file)?);
+                    index.import(input, replace).await?
+                }
+                None => index.import(std::io::stdin().lock(), replace).await?,
+            };
+            print_import_report(&report);
+        }
+    }
+    index.close().await;
+    Ok(())
+}
+
+fn print_import_report(report: &ImportReport) {
+    for (refused, holder) in &report.conflicts {
+        println!(
+            "conflict  {} {}: identity {} in the file, identity {} in the index; kept",
+            refused.block.as_str(),
+            refused.external_id,
+            refused.identity_id,
+            holder.identity_id
+        );
+    }
+    println!(
+        "import: {} links added, {} kept, {} conflicting, {} emails, {} merges",
+        report.added,
+        report.kept,
+        report.conflicts.len(),
+        report.emails,
+        report.merges
+    );
 }

@@ -96,8 +96,10 @@ impl LinkIndex {
         });
         let mut count = 0;
         for line in emails.chain(links).chain(merges) {
-            serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")?;
+            // Serialized first, so a failed write reaches the caller as the I/O error it is.
+            let mut text = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+            out.write_all(&text)?;
             count += 1;
         }
         out.flush()?;

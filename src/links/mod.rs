@@ -252,3 +252,10 @@ pub fn now() -> DateTime<Utc> {
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
+
+/// A CRM person id as the index keys it: the UUID in lower-case hyphenated form (the CRM's
+/// own spelling; other spellings of the same UUID must find the same links).
+pub fn canonical_person_id(id: &str) -> String {
+    let id = id.trim();
+    uuid::Uuid::parse_str(id).map_or_else(|_| id.to_owned(), |uuid| uuid.hyphenated().to_string())
+}

@@ -31,7 +31,8 @@ use futures::{StreamExt, future::try_join_all, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{
-    AddOutcome, Link, LinkBlock, LinkError, LinkIndex, LinkSource, NewLink, normalize_email, store::EmailRecord,
+    AddOutcome, Link, LinkBlock, LinkError, LinkIndex, LinkSource, NewLink, canonical_person_id, normalize_email,
+    store::EmailRecord,
 };
 use crate::blocks::{BlockClients, BlockError, BlockName, b2b::B2bUserFilter, crm::PersonFilter, wire::Page};
 
@@ -315,7 +316,7 @@ async fn link_crm_persons(
     while let Some(persons) = walk.next_items(Some(index)).await? {
         let proven: Vec<(String, String)> = persons
             .into_iter()
-            .filter_map(|person| Some((non_blank(person.unique_id)?, person.id)))
+            .filter_map(|person| Some((non_blank(person.unique_id)?, canonical_person_id(&person.id))))
             .collect();
         let person_ids: Vec<String> = proven.iter().map(|(_, person)| person.clone()).collect();
         let survivors: BTreeMap<String, String> = index

@@ -93,3 +93,32 @@ impl Drop for TestIndex {
         self.remove_sqlite_files();
     }
 }
+
+/// Runs each named scenario (`async fn name(db: &TestIndex)`, in the calling module) once
+/// per backend, as the tests `sqlite::name` and `postgres::name`; the PostgreSQL ones
+/// return early (loudly) without `DATABASE_URL`.
+#[macro_export]
+macro_rules! on_both_link_index_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = $crate::links::testing::TestIndex::sqlite();
+                    super::$scenario(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = $crate::links::testing::TestIndex::postgres() else { return };
+                    super::$scenario(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}

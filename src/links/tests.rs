@@ -24,33 +24,7 @@ async fn add(index: &LinkIndex, link: NewLink<'_>) -> AddOutcome {
     index.add(link).await.expect("index answers")
 }
 
-/// Runs each scenario once per backend, as `sqlite::<name>` and `postgres::<name>`.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let db = super::TestIndex::sqlite();
-                    super::$scenario(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let Some(db) = super::TestIndex::postgres() else { return };
-                    super::$scenario(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+crate::on_both_link_index_backends!(
     add_is_idempotent_and_never_overwrites,
     remove_takes_only_the_identitys_own_link,
     batched_reads_answer_every_key,

@@ -10,12 +10,13 @@ use super::{
     block_types::SalesEntity,
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    loaders,
+    links, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
 use crate::{
     blocks::{BlockName, crm},
     cache::Record,
+    links::{LinkBlock, canonical_person_id},
     loaders::{OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey, SalesEntityKey, load_one},
 };
 
@@ -212,10 +213,25 @@ impl Person {
     async fn updated_at(&self) -> Result<DateTime<Utc>> {
         required(self.data().updated_at, "updated_at")
     }
-    /// The identity this person belongs to, through the person's `unique_id`.
-    async fn identity(&self) -> Option<Identity> {
-        let unique_id = self.data().unique_id.as_deref()?.trim();
-        (!unique_id.is_empty()).then(|| Identity::new(unique_id))
+    /// The identity this person belongs to: the one the identity link index links it to,
+    /// else the one named by the person's `unique_id`.
+    async fn identity(&self, ctx: &Context<'_>) -> Result<Option<Identity>> {
+        if let Some(linked) =
+            links::identity_holding(ctx, LinkBlock::Crm, &canonical_person_id(&self.data().id)).await?
+        {
+            return Ok(Some(Identity::new(linked)));
+        }
+        let unique_id = self.data().unique_id.as_deref().map(str::trim).unwrap_or_default();
+        Ok((!unique_id.is_empty()).then(|| Identity::new(unique_id)))
+    }
+    /// The person this one was merged into by `mergePersons` (from the identity link
+    /// index); null for a person never merged through the gateway. A merged person stays
+    /// readable (inactive), so a client holding its id can follow this to the survivor.
+    async fn merged_into(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
+        match links::survivor_of(ctx, &canonical_person_id(&self.data().id)).await? {
+            Some(survivor) => links::load_person(ctx, &survivor).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -267,6 +283,7 @@ impl Organization {
         required(self.data().updated_at, "updated_at")
     }
     /// The organization's persons.
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
     async fn persons(
         &self,
         ctx: &Context<'_>,

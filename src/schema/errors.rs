@@ -2,6 +2,8 @@
 //! upstream failures, `extensions.block` and `extensions.status`). Internal and upstream
 //! details go to the log, never to the caller.
 
+use std::sync::Arc;
+
 use async_graphql::{ErrorExtensions, ServerError};
 
 use crate::{
@@ -9,6 +11,7 @@ use crate::{
     callers::CallerError,
     error::ErrorCode,
     limits::LimitViolation,
+    links::LinkError,
 };
 
 /// Errors of the schema layer.
@@ -42,6 +45,15 @@ pub enum SchemaError {
     /// A bug in the gateway; details are logged.
     #[error("internal error")]
     Internal,
+    /// The identity link index failed; details are logged.
+    #[error("the identity link index is unavailable")]
+    LinkIndex(Arc<LinkError>),
+    /// Several records match where the caller asked for one (an email shared by identities).
+    #[error("{message}")]
+    Ambiguous {
+        /// What matched more than once.
+        message: String,
+    },
     /// The operation ran past its deadline and was abandoned as a whole.
     #[error("the operation did not finish within its time limit")]
     OperationAbandoned,
@@ -66,7 +78,8 @@ impl SchemaError {
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Block(error) => error.code(),
             Self::MissingField { .. } | Self::UnknownValue { .. } => ErrorCode::UpstreamError,
-            Self::Internal => ErrorCode::InternalServerError,
+            Self::Internal | Self::LinkIndex(_) => ErrorCode::InternalServerError,
+            Self::Ambiguous { .. } => ErrorCode::Conflict,
             Self::OperationAbandoned => ErrorCode::UpstreamTimeout,
             Self::Caller(_) => ErrorCode::Unauthenticated,
             Self::Limit(_) => ErrorCode::BadUserInput,
@@ -96,6 +109,7 @@ impl SchemaError {
                 tracing::warn!(error = %self, "contract violation")
             }
             Self::Internal => tracing::error!("internal error reported to a caller"),
+            Self::LinkIndex(error) => tracing::error!(%error, "identity link index failed"),
             _ => {}
         }
     }
@@ -134,6 +148,18 @@ pub trait IntoGraphql<T> {
 impl<T> IntoGraphql<T> for Result<T, SchemaError> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(|error| error.extend())
+    }
+}
+
+impl<T> IntoGraphql<T> for Result<T, Arc<LinkError>> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|error| SchemaError::LinkIndex(error).extend())
+    }
+}
+
+impl<T> IntoGraphql<T> for Result<T, LinkError> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|error| SchemaError::LinkIndex(Arc::new(error)).extend())
     }
 }
 

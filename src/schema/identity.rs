@@ -6,7 +6,9 @@ use futures::{FutureExt, future::join_all};
 
 use super::{
     block_types::{AssetsUser, B2bUser, SalesCustomer, SalesUser, SearchIdentity},
+    crm::Person,
     errors::{IntoGraphql, SchemaError, report},
+    links::{self, IdentityLink},
     loaders,
 };
 use crate::{
@@ -134,7 +136,8 @@ impl Identity {
         }
     }
 
-    async fn email_value(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+    /// The first email known, in order Sales, Search, Assets.
+    pub(crate) async fn email_value(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Self::first_known(
             ctx,
             vec![
@@ -191,7 +194,13 @@ impl Identity {
                 .boxed(),
             );
         }
-        join_all(checks).await.into_iter().any(|known| known.unwrap_or(true))
+        if join_all(checks).await.into_iter().any(|known| known.unwrap_or(true)) {
+            return true;
+        }
+        // An identity the index links (to a CRM person, a B2B user) is known too.
+        links::identity_links(ctx, &self.id)
+            .await
+            .map_or(true, |links| !links.is_empty())
     }
 }
 
@@ -272,9 +281,13 @@ impl Identity {
         Ok(record.map(|r| AssetsUser::new(self.id.clone(), &r.data)))
     }
 
-    /// The B2B user whose email matches this identity's email, case-insensitively.
+    /// The B2B user linked to this identity in the identity link index; else the B2B user
+    /// whose email matches this identity's email, case-insensitively.
     #[graphql(name = "b2bUser")]
     async fn b2b_user(&self, ctx: &Context<'_>) -> Result<Option<B2bUser>> {
+        if let Some(linked) = links::linked_b2b_user(ctx, &self.id).await? {
+            return Ok(Some(linked));
+        }
         let Some(email) = self.email_value(ctx).await? else {
             return Ok(None);
         };
@@ -282,8 +295,9 @@ impl Identity {
         Ok(record.map(|r| B2bUser::from(&r.data)))
     }
 
-    /// The blocks that know this identity (Sales, Customer, Search, Assets, and B2B by
-    /// email). A block that fails is left out and reported as an error beside the list.
+    /// The blocks that know this identity (Sales, Customer, Search, Assets, B2B by email or
+    /// by link, and CRM when the identity link index links a person). A block that fails
+    /// is left out and reported as an error beside the list.
     async fn registered_in(&self, ctx: &Context<'_>) -> Result<Vec<Block>> {
         let loaders = loaders(ctx)?;
         let (sales, customer, search, assets) = futures::join!(
@@ -321,6 +335,27 @@ impl Identity {
                 Err(error) => report(ctx, SchemaError::Block(error)),
             }
         }
+        match links::linked_blocks(ctx, &self.id).await {
+            Ok(linked) => {
+                let missing: Vec<Block> = linked.into_iter().filter(|block| !blocks.contains(block)).collect();
+                blocks.extend(missing);
+            }
+            Err(error) => ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos))),
+        }
         Ok(blocks)
+    }
+
+    /// The CRM person linked to this identity in the identity link index (written by
+    /// `registerIdentity`, `linkIdentity`, `mergePersons` and `blocks-gateway reindex`);
+    /// after a merge, always the surviving person. Null when no person is linked.
+    async fn person(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
+        links::linked_person(ctx, &self.id).await
+    }
+
+    /// This identity's links in the identity link index (CRM persons, B2B users), by
+    /// block, oldest first.
+    async fn links(&self, ctx: &Context<'_>) -> Result<Vec<IdentityLink>> {
+        let links = links::identity_links(ctx, &self.id).await?;
+        Ok(links.into_iter().map(IdentityLink).collect())
     }
 }

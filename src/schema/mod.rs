@@ -5,6 +5,7 @@ pub mod block_types;
 pub mod crm;
 pub mod errors;
 pub mod identity;
+pub mod links;
 pub mod mutation;
 pub mod pagination;
 pub mod query;

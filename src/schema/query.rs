@@ -10,7 +10,7 @@ use super::{
     },
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    loaders,
+    links, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
 use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUserKey, SalesUsersPageKey, load_one};
@@ -39,7 +39,20 @@ impl QueryRoot {
             .then_some(identity))
     }
 
+    /// The identity registered or linked with this email, case-insensitively, from the
+    /// identity link index; else the identity the index links to the B2B user with this
+    /// email. Null when the index knows neither: an email is never guessed into an
+    /// identity. `CONFLICT` when several identities were registered with it.
+    async fn identity_by_email(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email, in any case.")] email: String,
+    ) -> Result<Option<Identity>> {
+        links::identity_by_email(ctx, &email).await
+    }
+
     /// The identity directory: the Sales users list, in the block's order.
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
     async fn identities(
         &self,
         ctx: &Context<'_>,
@@ -74,6 +87,7 @@ impl QueryRoot {
     }
 
     /// CRM persons, optionally filtered.
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
     async fn persons(
         &self,
         ctx: &Context<'_>,
@@ -96,6 +110,7 @@ impl QueryRoot {
     }
 
     /// CRM organizations, optionally filtered.
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ mod deploy_manifests;
 mod hardening;
 mod helpers;
 mod http;
+mod links;
 mod log_capture;
 mod mutations;
 mod observability;

@@ -3,6 +3,7 @@
 //! what it touched from the cache before answering.
 
 pub mod identities;
+pub mod links;
 pub mod organizations;
 pub mod outcome;
 pub mod persons;
@@ -12,6 +13,7 @@ pub mod validate;
 use async_graphql::{Context, ID, Object, Result};
 
 use identities::{SetB2bUserActivePayload, UpdateIdentityInput, UpdateIdentityPayload};
+use links::{IdentityLinkInput, LinkIdentityPayload, UnlinkIdentityPayload};
 use organizations::{CreateOrganizationInput, OrganizationPayload, UpdateOrganizationInput};
 use persons::{
     CreatePersonInput, DeletePayload, InvitePersonInput, InvitePersonPayload, LinkPersonToUserInput,
@@ -65,6 +67,27 @@ impl MutationRoot {
     /// Merges duplicate persons into a primary; returns the primary read fresh.
     async fn merge_persons(&self, ctx: &Context<'_>, input: MergePersonsInput) -> Result<MergePersonsPayload> {
         persons::merge_persons(ctx, input).await
+    }
+
+    /// Links an identity to a CRM person or a B2B user in the identity link index, after
+    /// checking that the blocks know both. Idempotent; a record linked to another identity
+    /// is a user error, never overwritten.
+    async fn link_identity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The identity and the record to link it to.")] input: IdentityLinkInput,
+    ) -> Result<LinkIdentityPayload> {
+        links::link_identity(ctx, input).await
+    }
+
+    /// Removes an identity's link to a CRM person or a B2B user from the identity link index
+    /// (the records themselves are untouched).
+    async fn unlink_identity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The identity and the record to unlink.")] input: IdentityLinkInput,
+    ) -> Result<UnlinkIdentityPayload> {
+        links::unlink_identity(ctx, input).await
     }
 
     /// Updates an identity in every 23blocks block that knows it.

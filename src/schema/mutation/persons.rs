@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Result, Simp
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{outcome::UserError, validate::Checks};
+use super::{links::move_merged_links, outcome::UserError, validate::Checks};
 use crate::{
     blocks::{
         BlockError,
@@ -281,7 +281,8 @@ pub struct MergePersonsPayload {
     pub merged_ids: Vec<ID>,
     /// Per-relation counts (deals, activities, tags) re-parented onto the primary.
     pub reparented: Option<Json<Value>>,
-    /// `BAD_USER_INPUT`, `NOT_FOUND`.
+    /// `BAD_USER_INPUT`, `NOT_FOUND`; after a merge, `ALREADY_LINKED_TO_OTHER_IDENTITY` for
+    /// an identity link that could not move to the primary (another identity holds it).
     pub user_errors: Vec<UserError>,
 }
 
@@ -354,6 +355,7 @@ pub async fn merge_persons(ctx: &Context<'_>, input: MergePersonsInput) -> Resul
             });
         }
     };
+    let link_errors = move_merged_links(ctx, &primary_id, &merged.merged_ids).await;
     // Fresh, not cached: the merge changed the primary's related records.
     let primary = crm.get_person(&primary_id).await.gql()?;
     if let Some(primary) = &primary {
@@ -366,7 +368,7 @@ pub async fn merge_persons(ctx: &Context<'_>, input: MergePersonsInput) -> Resul
         primary: primary.map(|person| Person::new(Record::complete(person))),
         merged_ids: merged.merged_ids.into_iter().map(ID).collect(),
         reparented: merged.reparented.map(Json),
-        user_errors: Vec::new(),
+        user_errors: link_errors,
     })
 }
 

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use super::{
+    links::{link_registered, record_registered_email},
     outcome::{BlockOutcome, OutcomeStatus, UserError},
     validate::Checks,
 };
@@ -23,13 +24,24 @@ use crate::{
         search::SearchIdentityFields,
     },
     cache::Record,
+    links::{LinkBlock, LinkIndex, canonical_person_id},
     loaders::{Touched, forget},
     schema::{
         crm::Organization,
         identity::{Block, Identity},
+        links::link_index,
         loaders,
     },
 };
+
+/// A block's registration status and, when it created a record the identity link index
+/// keeps (a CRM person, a B2B user), that record.
+type Registered = (OutcomeStatus, Option<(LinkBlock, String)>);
+
+/// A registration in a block the index does not link (the 23blocks blocks share the id).
+fn unlinked(status: OutcomeStatus) -> Registered {
+    (status, None)
+}
 
 /// The B2B extras needed to register an identity there.
 #[derive(InputObject)]
@@ -217,13 +229,17 @@ pub async fn register_identity(ctx: &Context<'_>, input: RegisterIdentityInput) 
     };
     let loaders = loaders(ctx)?;
     let clients = loaders.loader().clients();
+    let index = link_index(ctx)?;
     let outcomes = join_all(
         registration
             .blocks
             .iter()
-            .map(|block| register_in(clients, &registration, *block)),
+            .map(|block| register_in(clients, index, &registration, *block)),
     )
     .await;
+    if outcomes.iter().any(|outcome| outcome.status != OutcomeStatus::Failed) {
+        record_registered_email(ctx, &registration.id, &registration.email).await;
+    }
     forget(
         loaders,
         &Touched::Identity {
@@ -247,19 +263,23 @@ pub async fn register_identity(ctx: &Context<'_>, input: RegisterIdentityInput) 
     })
 }
 
-async fn register_in(clients: &BlockClients, r: &Registration, block: Block) -> BlockOutcome {
+async fn register_in(clients: &BlockClients, index: &LinkIndex, r: &Registration, block: Block) -> BlockOutcome {
     let result = match block {
-        Block::Sales => register_sales_user(clients, r).await,
-        Block::Customer => register_sales_customer(clients, r).await,
-        Block::Search => register_search_identity(clients, r).await,
-        Block::Assets => register_assets_user(clients, r).await,
+        Block::Sales => register_sales_user(clients, r).await.map(unlinked),
+        Block::Customer => register_sales_customer(clients, r).await.map(unlinked),
+        Block::Search => register_search_identity(clients, r).await.map(unlinked),
+        Block::Assets => register_assets_user(clients, r).await.map(unlinked),
         Block::Crm => register_crm_person(clients, r).await,
         Block::B2b => register_b2b_user(clients, r).await,
     };
-    let mut outcome = match result {
-        Ok(status) => BlockOutcome::ok(block, status),
+    let (status, created) = match result {
+        Ok(registered) => registered,
         Err(error) => return BlockOutcome::failed(block, &error),
     };
+    let mut outcome = BlockOutcome::ok(block, status);
+    if let Some((linked_block, external_id)) = created {
+        outcome.error = link_registered(index, &r.id, &r.email, linked_block, &external_id).await;
+    }
     if let Some(error) = set_avatar(clients, r, block).await.err() {
         // The record exists; only the avatar is missing: say so beside the outcome.
         outcome.error = Some(UserError::from_block(&error, &["input", "avatarUrl"]));
@@ -374,7 +394,7 @@ async fn register_assets_user(clients: &BlockClients, r: &Registration) -> Resul
     .await
 }
 
-async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
+async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result<Registered, BlockError> {
     let crm = clients.crm()?;
     let fields = PersonFields {
         name: r.crm_name(),
@@ -384,15 +404,18 @@ async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result
         ..PersonFields::default()
     };
     match crm.create_person(&fields).await {
-        Ok(_) => Ok(OutcomeStatus::Created),
+        Ok(person) => Ok((
+            OutcomeStatus::Created,
+            Some((LinkBlock::Crm, canonical_person_id(&person.id))),
+        )),
         // The CRM keeps non-blank unique_ids unique: a refusal naming `unique_id` means a
         // person for this identity exists already (the CRM cannot be searched by it).
-        Err(error) if refuses_field(&error, "unique_id") => Ok(OutcomeStatus::AlreadyRegistered),
+        Err(error) if refuses_field(&error, "unique_id") => Ok(unlinked(OutcomeStatus::AlreadyRegistered)),
         Err(error) => Err(error),
     }
 }
 
-async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<OutcomeStatus, BlockError> {
+async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<Registered, BlockError> {
     let b2b = clients.b2b()?;
     let Some((password, division)) = &r.b2b else {
         return Err(BlockError::Internal {
@@ -408,7 +431,8 @@ async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<O
         division: *division,
     };
     let created = b2b.create_user(&user).await;
-    created_or_confirmed(created, &[400, 409], async {
+    let linked = created.as_ref().ok().map(|user| (LinkBlock::B2b, user.id.to_string()));
+    let status = created_or_confirmed(created, &[400, 409], async {
         let filter = B2bUserFilter {
             email: Some(r.email.clone()),
             ..B2bUserFilter::default()
@@ -419,7 +443,8 @@ async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<O
             .iter()
             .any(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&r.email))))
     })
-    .await
+    .await?;
+    Ok((status, linked))
 }
 
 /// Whether the block refused the write (400) naming `field`.
