@@ -171,8 +171,8 @@ struct Eviction {
 
 /// What a lookup in Redis found.
 enum Lookup {
-    /// A value stored under the current generations.
-    Current(Vec<u8>),
+    /// A value stored under the current generations (which a refresh must match).
+    Current(Vec<u8>, Generations),
     /// Nothing current; a store must match these generations.
     Missing(Generations),
     /// Redis did not answer.
@@ -276,13 +276,15 @@ impl SharedTier {
         loop {
             let fence = self.inner.fence.read(key.resource, &key.id);
             let generations = match self.lookup(&slot).await {
-                Lookup::Current(bytes) if use_stored => match serde_json::from_slice::<Option<T>>(&bytes) {
-                    Ok(value) if self.inner.fence.read(key.resource, &key.id) == fence => return Ok(value),
-                    // Read before an eviction arrived here, or written by another version.
-                    _ => None,
-                },
-                Lookup::Current(_) | Lookup::Unavailable => None,
-                Lookup::Missing(generations) => Some(generations),
+                Lookup::Current(bytes, generations) if use_stored => {
+                    match serde_json::from_slice::<Option<T>>(&bytes) {
+                        Ok(value) if self.inner.fence.read(key.resource, &key.id) == fence => return Ok(value),
+                        // Read before an eviction arrived here, or written by another version.
+                        _ => Some(generations),
+                    }
+                }
+                Lookup::Current(_, generations) | Lookup::Missing(generations) => Some(generations),
+                Lookup::Unavailable => None,
             };
             let fetched = fetch().await?;
             let stored = match generations {
@@ -396,7 +398,7 @@ impl SharedTier {
         match value.as_deref().and_then(|stored| stored_under(stored, generations)) {
             Some(body) => {
                 inner.metrics.shared_lookup(SharedLookup::Hit);
-                Lookup::Current(body.to_vec())
+                Lookup::Current(body.to_vec(), generations)
             }
             None => {
                 inner.metrics.shared_lookup(SharedLookup::Miss);
