@@ -282,9 +282,12 @@ fn bearer_key(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
 }
 
-/// The request headers a caller forwards block credentials in, per block: (request header,
-/// the block's header it is sent as). The CRM's target is configurable, so it is `None` here.
-const FORWARDED_HEADERS: [(BlockName, &[(&str, Option<&str>)]); 5] = [
+/// One forwarded header: the request header, and the block's header it is sent as (`None`:
+/// the configurable CRM header).
+type ForwardedHeader = (&'static str, Option<&'static str>);
+
+/// The request headers a caller forwards block credentials in, per block.
+const FORWARDED_HEADERS: [(BlockName, &[ForwardedHeader]); 5] = [
     (
         BlockName::Sales,
         &[

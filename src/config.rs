@@ -27,6 +27,7 @@ use crate::{
     limits::OperationLimits,
     links::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
     callers::{AuthMode, CallerConfigError, CallerSettings},
+    server::SurfaceSettings,
     shared_cache::SharedCacheSettings,
     shutdown::ShutdownSettings,
 };
@@ -79,6 +80,17 @@ struct RawSettings {
     gateway_max_upstream_requests: Option<usize>,
     gateway_auth_mode: Option<String>,
     gateway_api_key_hashes: Option<String>,
+    gateway_max_depth: Option<usize>,
+    gateway_max_aliases: Option<usize>,
+    gateway_max_root_fields: Option<usize>,
+    gateway_max_directives: Option<usize>,
+    gateway_max_tokens: Option<usize>,
+    gateway_max_complexity: Option<usize>,
+    gateway_max_body_bytes: Option<usize>,
+    gateway_max_batch: Option<usize>,
+    gateway_introspection: Option<bool>,
+    gateway_csrf_prevention: Option<bool>,
+    gateway_cors_origins: Option<String>,
     cache_max_bytes: Option<u64>,
     cache_detail_ttl_ms: Option<u64>,
     cache_list_ttl_ms: Option<u64>,
@@ -123,6 +135,17 @@ pub const KEYS: &[&str] = &[
     "GATEWAY_MAX_UPSTREAM_REQUESTS",
     "GATEWAY_AUTH_MODE",
     "GATEWAY_API_KEY_HASHES",
+    "GATEWAY_MAX_DEPTH",
+    "GATEWAY_MAX_ALIASES",
+    "GATEWAY_MAX_ROOT_FIELDS",
+    "GATEWAY_MAX_DIRECTIVES",
+    "GATEWAY_MAX_TOKENS",
+    "GATEWAY_MAX_COMPLEXITY",
+    "GATEWAY_MAX_BODY_BYTES",
+    "GATEWAY_MAX_BATCH",
+    "GATEWAY_INTROSPECTION",
+    "GATEWAY_CSRF_PREVENTION",
+    "GATEWAY_CORS_ORIGINS",
     "CACHE_MAX_BYTES",
     "CACHE_DETAIL_TTL_MS",
     "CACHE_LIST_TTL_MS",
@@ -176,6 +199,8 @@ pub struct Settings {
     pub limits: OperationLimits,
     /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
     pub callers: CallerSettings,
+    /// Introspection, CSRF prevention and CORS.
+    pub surface: SurfaceSettings,
     /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
     /// file `LINK_INDEX_PATH`.
     pub link_index: LinkIndexLocation,
@@ -198,6 +223,7 @@ impl Settings {
             cache: CacheSettings::default(),
             limits: OperationLimits::default(),
             callers: CallerSettings::open(),
+            surface: SurfaceSettings::default(),
             link_index: LinkIndexLocation::Memory,
             shared_cache: None,
             shutdown: ShutdownSettings::default(),
@@ -252,6 +278,7 @@ impl Settings {
         settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
         settings.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
+        settings.surface = surface_settings(&raw, settings.sandbox)?;
         Ok(settings)
     }
 }
@@ -334,6 +361,22 @@ fn apply_hardening_settings(raw: &RawSettings, settings: &mut Settings) {
         settings.http.retry_budget_percent = percent;
     }
     let limits = &mut settings.limits;
+    for (value, limit) in [
+        (raw.gateway_max_depth, &mut limits.max_depth),
+        (raw.gateway_max_aliases, &mut limits.max_aliases),
+        (raw.gateway_max_root_fields, &mut limits.max_root_fields),
+        (raw.gateway_max_directives, &mut limits.max_directives),
+        (raw.gateway_max_tokens, &mut limits.max_tokens),
+        (raw.gateway_max_complexity, &mut limits.max_complexity),
+        (raw.gateway_max_body_bytes, &mut limits.max_body_bytes),
+    ] {
+        if let Some(value) = value {
+            *limit = value.max(1);
+        }
+    }
+    if let Some(max) = raw.gateway_max_batch {
+        limits.max_batch = max;
+    }
     if let Some(ms) = raw.gateway_operation_timeout_ms {
         limits.operation_timeout = Duration::from_millis(ms.max(1));
     }
@@ -407,6 +450,33 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
         settings.shutdown.grace = Duration::from_millis(ms);
     }
     Ok(())
+}
+
+/// Introspection (on in the sandbox, off elsewhere unless set), CSRF prevention (on unless
+/// set off) and the CORS allow-list (exact origins such as `https://app.example.com`).
+fn surface_settings(raw: &RawSettings, sandbox: bool) -> Result<SurfaceSettings, ConfigError> {
+    let invalid = |origin: &str| ConfigError::Invalid {
+        key: "GATEWAY_CORS_ORIGINS",
+        problem: format!("{origin:?} is not an origin like https://app.example.com"),
+    };
+    let mut cors_origins = Vec::new();
+    for origin in raw.gateway_cors_origins.as_deref().unwrap_or("").split(',').map(str::trim) {
+        if origin.is_empty() {
+            continue;
+        }
+        let url = Url::parse(origin).map_err(|_| invalid(origin))?;
+        let is_origin = matches!(url.scheme(), "http" | "https") && url.path() == "/" && url.query().is_none();
+        let value = reqwest::header::HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| invalid(origin))?;
+        if !is_origin || !url.username().is_empty() {
+            return Err(invalid(origin));
+        }
+        cors_origins.push(value);
+    }
+    Ok(SurfaceSettings {
+        introspection: raw.gateway_introspection.unwrap_or(sandbox),
+        csrf_prevention: raw.gateway_csrf_prevention.unwrap_or(true),
+        cors_origins,
+    })
 }
 
 /// `GATEWAY_AUTH_MODE`, when set.

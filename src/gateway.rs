@@ -17,14 +17,15 @@ use crate::{
     },
     cache::{CacheSettings, ResponseCache},
     config::Settings,
-    limits::OperationLimits,
+    limits::{self, OperationLimits},
+    server::SurfaceSettings,
     callers::{Caller, Callers},
     links::{LinkError, LinkIndex, LinkLoader},
     loaders::{BlockLoader, Loaders, RequestScope},
     metrics::Metrics,
     schema::{
         self, GatewaySchema,
-        errors::{SchemaError, request_error_response},
+        errors::{SchemaError, ensure_codes, request_error_response},
     },
     shared_cache::{self, SharedCacheError},
     shutdown::Readiness,
@@ -51,6 +52,9 @@ pub enum StartupError {
 #[derive(Clone)]
 pub struct Gateway {
     schema: GatewaySchema,
+    /// The same schema without depth and complexity limits, for introspection-only operations.
+    introspection_schema: GatewaySchema,
+    surface: SurfaceSettings,
     clients: Arc<BlockClients>,
     cache: ResponseCache,
     limits: OperationLimits,
@@ -86,7 +90,11 @@ impl Gateway {
             }
         }
         Ok(Self {
-            schema: schema::build(),
+            schema: schema::build_with(|builder| settings.surface.install(settings.limits.install(builder))),
+            introspection_schema: schema::build_with(|builder| {
+                settings.surface.install(settings.limits.install_for_introspection(builder))
+            }),
+            surface: settings.surface.clone(),
             clients: Arc::new(clients),
             cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
             limits: settings.limits,
@@ -138,6 +146,11 @@ impl Gateway {
     /// that count every call against the operation's deadline and request cap.
     pub fn loaders(&self, scope: RequestScope) -> Loaders {
         self.loaders_for(scope, &Caller::Service)
+    }
+
+    /// Introspection, CSRF prevention and CORS for the HTTP surface.
+    pub fn surface(&self) -> &SurfaceSettings {
+        &self.surface
     }
 
     /// Who may call, and with whose credentials.
@@ -203,13 +216,23 @@ impl Gateway {
         let request = request
             .data(self.loaders_for(scope, caller))
             .data(LinkLoader::for_request(&self.links));
-        let execution = shared_cache::settle_invalidations(self.schema.execute(request));
-        match tokio::time::timeout(backstop, execution).await {
+        let schema = if self.surface.introspection
+            && limits::is_introspection_only(&request.query, request.operation_name.as_deref(), &self.limits)
+        {
+            &self.introspection_schema
+        } else {
+            &self.schema
+        };
+        let execution = shared_cache::settle_invalidations(schema.execute(request));
+        let mut response = match tokio::time::timeout(backstop, execution).await {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!(?backstop, "an operation outlived its deadline and was abandoned");
                 request_error_response(&SchemaError::OperationAbandoned)
             }
-        }
+        };
+        self.limits.explain_refusals(&mut response);
+        ensure_codes(&mut response);
+        response
     }
 }

@@ -2,10 +2,46 @@
 //! aliases, root fields, introspection nesting; depth, complexity and directives through
 //! async-graphql's own limits), request limits (body size, batch size), and what execution
 //! may spend upstream (a deadline and a request cap).
+//!
+//! The document checks run as a schema extension at parse time, so they also cover
+//! documents a persisted-query hash resolved. Depth and complexity count introspection
+//! fields too, and the playground's introspection query is 13 levels deep: an operation
+//! that selects only introspection runs on a twin schema without those two limits, bounded
+//! instead by the introspection nesting rule (graphql-js' `MaxIntrospectionDepthRule`) and
+//! the token limit.
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
-use crate::blocks::operation::OperationBudget;
+use async_graphql::{
+    Positioned, Response, SchemaBuilder, ServerResult, Variables,
+    async_trait::async_trait,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
+    parser::{
+        parse_query,
+        types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
+    },
+};
+
+use crate::{
+    blocks::operation::OperationBudget,
+    schema::{
+        errors::{SchemaError, request_error},
+        pagination::MAX_FIRST,
+    },
+};
+
+/// How deeply the parser may recurse (nested selections, lists and objects in values).
+const RECURSIVE_DEPTH: usize = 32;
+/// Nesting of the introspection list fields allowed (graphql-js refuses from 3 on).
+const MAX_INTROSPECTION_NESTING: usize = 2;
+/// The introspection fields that return lists of types or fields.
+const INTROSPECTION_LISTS: [&str; 4] = ["fields", "interfaces", "possibleTypes", "inputFields"];
+/// The root fields an introspection-only operation may select.
+const INTROSPECTION_ROOTS: [&str; 3] = ["__schema", "__type", "__typename"];
 
 /// The configured limits. Defaults follow the strictest common gateways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +79,7 @@ impl Default for OperationLimits {
             max_root_fields: 10,
             max_directives: 5,
             max_tokens: 5_000,
-            max_complexity: 1_000,
+            max_complexity: 5_000,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
             operation_timeout: Duration::from_secs(15),
@@ -127,5 +163,428 @@ impl OperationLimits {
     /// A fresh budget for one operation: its deadline starts now.
     pub fn operation_budget(&self) -> OperationBudget {
         OperationBudget::new(Some(self.operation_timeout), Some(self.max_upstream_requests))
+    }
+
+    /// Every document limit, for the schema that runs operations.
+    pub fn install<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
+        self.install_for_introspection(builder)
+            .limit_depth(self.max_depth)
+            .limit_complexity(self.max_complexity)
+    }
+
+    /// The document limits without depth and complexity, for the twin schema that runs
+    /// introspection-only operations.
+    pub fn install_for_introspection<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
+        builder
+            .limit_directives(self.max_directives)
+            .limit_recursive_depth(RECURSIVE_DEPTH)
+            .extension(DocumentLimits { limits: *self })
+    }
+
+    /// Gives async-graphql's own limit errors (plain messages, no code) the form of ours:
+    /// which limit, its value, `BAD_USER_INPUT`.
+    pub fn explain_refusals(&self, response: &mut Response) {
+        for error in &mut response.errors {
+            let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+            let limit = match error.message.as_str() {
+                _ if has_code => None,
+                "Query is nested too deep." => Some((Limit::Depth, self.max_depth)),
+                "Query is too complex." => Some((Limit::Complexity, self.max_complexity)),
+                message if message.starts_with("The number of directives on the field") => {
+                    Some((Limit::Directives, self.max_directives))
+                }
+                _ => None,
+            };
+            if let Some((limit, max)) = limit {
+                let locations = std::mem::take(&mut error.locations);
+                *error = request_error(&SchemaError::Limit(LimitViolation { limit, max }));
+                error.locations = locations;
+            }
+        }
+    }
+
+    fn check(&self, limit: Limit, found: usize) -> Result<(), LimitViolation> {
+        let max = match limit {
+            Limit::Tokens => self.max_tokens,
+            Limit::Aliases => self.max_aliases,
+            Limit::RootFields => self.max_root_fields,
+            Limit::IntrospectionDepth => MAX_INTROSPECTION_NESTING,
+            _ => return Ok(()),
+        };
+        if found > max {
+            return Err(LimitViolation { limit, max });
+        }
+        Ok(())
+    }
+
+    /// The checks on a parsed document.
+    fn check_document(&self, document: &ExecutableDocument) -> Result<(), LimitViolation> {
+        self.check(Limit::Aliases, count_aliases(document))?;
+        let mut walk = Walk::new(document);
+        let root_fields = document
+            .operations
+            .iter()
+            .map(|(_, operation)| walk.root_fields(&operation.node.selection_set))
+            .max()
+            .unwrap_or(0);
+        self.check(Limit::RootFields, root_fields)?;
+        let nesting = document
+            .operations
+            .iter()
+            .map(|(_, operation)| walk.introspection_nesting(&operation.node.selection_set))
+            .max()
+            .unwrap_or(0);
+        self.check(Limit::IntrospectionDepth, nesting)
+    }
+}
+
+/// The complexity of a connection field: its selection counts once per requested item
+/// (`first`, clamped to what the field accepts), plus the field itself.
+pub fn connection_complexity(first: i32, child_complexity: usize) -> usize {
+    let items = first.clamp(1, MAX_FIRST) as usize;
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// Whether the operation `request` would run selects only introspection (`__schema`,
+/// `__type`, `__typename`). False for anything that does not parse: the regular schema
+/// reports that.
+pub fn is_introspection_only(query: &str, operation_name: Option<&str>, limits: &OperationLimits) -> bool {
+    // Never parse a document the token limit would refuse.
+    if query.is_empty() || count_tokens(query, limits.max_tokens) > limits.max_tokens {
+        return false;
+    }
+    let Ok(document) = parse_query(query) else {
+        return false;
+    };
+    let operation = document.operations.iter().find(|(name, _)| match operation_name {
+        Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+        None => true,
+    });
+    let Some((_, operation)) = operation else {
+        return false;
+    };
+    let mut walk = Walk::new(&document);
+    let mut names = Vec::new();
+    walk.root_field_names(&operation.node.selection_set, &mut names);
+    !names.is_empty() && names.iter().all(|name| INTROSPECTION_ROOTS.contains(&name.as_str()))
+}
+
+/// The extension running the document checks at parse time.
+struct DocumentLimits {
+    limits: OperationLimits,
+}
+
+impl ExtensionFactory for DocumentLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentLimitsExtension { limits: self.limits })
+    }
+}
+
+struct DocumentLimitsExtension {
+    limits: OperationLimits,
+}
+
+#[async_trait]
+impl Extension for DocumentLimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let refuse = |violation| request_error(&SchemaError::Limit(violation));
+        let tokens = count_tokens(query, self.limits.max_tokens);
+        self.limits.check(Limit::Tokens, tokens).map_err(refuse)?;
+        let document = next.run(ctx, query, variables).await?;
+        self.limits.check_document(&document).map_err(refuse)?;
+        Ok(document)
+    }
+}
+
+/// Refuses operations that select `__schema` or `__type` when introspection is off
+/// (async-graphql would answer them with a silent null).
+pub struct NoIntrospection;
+
+impl ExtensionFactory for NoIntrospection {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(NoIntrospectionExtension)
+    }
+}
+
+struct NoIntrospectionExtension;
+
+#[async_trait]
+impl Extension for NoIntrospectionExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut walk = Walk::new(&document);
+        let mut names = Vec::new();
+        for (_, operation) in document.operations.iter() {
+            walk.root_field_names(&operation.node.selection_set, &mut names);
+            walk.entered.clear();
+        }
+        if names.iter().any(|name| name == "__schema" || name == "__type") {
+            return Err(request_error(&SchemaError::bad_input(
+                "introspection is turned off on this gateway",
+            )));
+        }
+        Ok(document)
+    }
+}
+
+/// Counts the lexical tokens of `query`, stopping once past `stop_after`. Close enough to
+/// the GraphQL lexer for a limit: punctuators, names, numbers and strings count one each;
+/// blanks, commas and comments none.
+fn count_tokens(query: &str, stop_after: usize) -> usize {
+    let bytes = query.as_bytes();
+    let mut at = 0;
+    let mut count = 0;
+    while at < bytes.len() && count <= stop_after {
+        let (length, is_token) = next_lexeme(&bytes[at..]);
+        at += length;
+        count += usize::from(is_token);
+    }
+    count
+}
+
+/// The length of the lexeme `rest` starts with, and whether it is a token (not a blank,
+/// comma or comment).
+fn next_lexeme(rest: &[u8]) -> (usize, bool) {
+    match rest[0] {
+        b' ' | b'\t' | b'\n' | b'\r' | b',' => (1, false),
+        b'#' => (
+            rest.iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .unwrap_or(rest.len()),
+            false,
+        ),
+        b'"' if rest.starts_with(b"\"\"\"") => (block_string_length(rest), true),
+        b'"' => (string_length(rest), true),
+        b'.' if rest.starts_with(b"...") => (3, true),
+        b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => {
+            let length = rest
+                .iter()
+                .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'+' | b'-')))
+                .unwrap_or(rest.len());
+            (length.max(1), true)
+        }
+        // A UTF-8 character outside strings: a byte-order mark, or something the parser refuses.
+        byte if byte >= 0x80 => {
+            let length = rest
+                .iter()
+                .skip(1)
+                .position(|&b| !(0x80..0xC0).contains(&b))
+                .map_or(rest.len(), |n| n + 1);
+            (length, !rest.starts_with("\u{feff}".as_bytes()))
+        }
+        _ => (1, true),
+    }
+}
+
+/// Length of a `"..."` string with escapes (to its end, or to the end of the line when
+/// unterminated).
+fn string_length(rest: &[u8]) -> usize {
+    let mut at = 1;
+    while at < rest.len() {
+        match rest[at] {
+            b'\\' => at += 2,
+            b'"' => return at + 1,
+            b'\n' | b'\r' => return at,
+            _ => at += 1,
+        }
+    }
+    rest.len()
+}
+
+/// Length of a `"""..."""` block string (`\"""` does not end it).
+fn block_string_length(rest: &[u8]) -> usize {
+    let mut at = 3;
+    while at < rest.len() {
+        if rest[at..].starts_with(b"\\\"\"\"") {
+            at += 4;
+        } else if rest[at..].starts_with(b"\"\"\"") {
+            return at + 3;
+        } else {
+            at += 1;
+        }
+    }
+    rest.len()
+}
+
+/// Aliased fields in the operations and fragment definitions, each counted once.
+fn count_aliases(document: &ExecutableDocument) -> usize {
+    fn in_set(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + in_set(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(inline) => in_set(&inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let in_operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, operation)| in_set(&operation.node.selection_set.node))
+        .sum();
+    let in_fragments: usize = document
+        .fragments
+        .values()
+        .map(|fragment| in_set(&fragment.node.selection_set.node))
+        .sum();
+    in_operations + in_fragments
+}
+
+/// Walks selection sets through fragments, each fragment's result computed once (a
+/// document may spread one fragment many times, and cycles are not refused until
+/// validation, which runs after these checks).
+struct Walk<'a> {
+    fragments: &'a HashMap<async_graphql::Name, Positioned<FragmentDefinition>>,
+    nesting: HashMap<&'a str, usize>,
+    entered: HashSet<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(document: &'a ExecutableDocument) -> Self {
+        Self {
+            fragments: &document.fragments,
+            nesting: HashMap::new(),
+            entered: HashSet::new(),
+        }
+    }
+
+    fn fragment(&self, name: &str) -> Option<&'a Positioned<FragmentDefinition>> {
+        self.fragments.get(name)
+    }
+
+    /// Root fields of a selection set, fragments expanded at this level only.
+    fn root_fields(&mut self, set: &'a Positioned<SelectionSet>) -> usize {
+        let mut names = Vec::new();
+        self.root_field_names(set, &mut names);
+        self.entered.clear();
+        names.len()
+    }
+
+    fn root_field_names(&mut self, set: &'a Positioned<SelectionSet>, names: &mut Vec<String>) {
+        for selection in &set.node.items {
+            match &selection.node {
+                Selection::Field(field) => names.push(field.node.name.node.to_string()),
+                Selection::InlineFragment(inline) => self.root_field_names(&inline.node.selection_set, names),
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(fragment) = self.fragment(name)
+                        && self.entered.insert(name)
+                    {
+                        self.root_field_names(&fragment.node.selection_set, names);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The deepest nesting of introspection list fields below `set`.
+    fn introspection_nesting(&mut self, set: &'a Positioned<SelectionSet>) -> usize {
+        let mut deepest = 0;
+        for selection in &set.node.items {
+            let nesting = match &selection.node {
+                Selection::Field(field) => {
+                    let own = usize::from(INTROSPECTION_LISTS.contains(&field.node.name.node.as_str()));
+                    own + self.introspection_nesting(&field.node.selection_set)
+                }
+                Selection::InlineFragment(inline) => self.introspection_nesting(&inline.node.selection_set),
+                Selection::FragmentSpread(spread) => self.fragment_nesting(spread.node.fragment_name.node.as_str()),
+            };
+            deepest = deepest.max(nesting);
+        }
+        deepest
+    }
+
+    fn fragment_nesting(&mut self, name: &'a str) -> usize {
+        if let Some(known) = self.nesting.get(name) {
+            return *known;
+        }
+        let Some(fragment) = self.fragment(name) else {
+            return 0;
+        };
+        if !self.entered.insert(name) {
+            return 0; // a cycle: validation refuses the document
+        }
+        let nesting = self.introspection_nesting(&fragment.node.selection_set);
+        self.entered.remove(name);
+        self.nesting.insert(name, nesting);
+        nesting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_counted_as_the_lexer_sees_them() {
+        assert_eq!(count_tokens("{ a: __typename }", 100), 5);
+        assert_eq!(count_tokens("# a comment\n{ x }, , ,", 100), 3);
+        assert_eq!(count_tokens(r#"{ f(s: "a \" } { b") }"#, 100), 8);
+        assert_eq!(
+            count_tokens("{ f(s: \"\"\"x \\\"\"\" still { } inside\"\"\") }", 100),
+            8
+        );
+        assert_eq!(count_tokens("query ($v: [Int!]! = [-1, 2.5e3]) { ...F }", 100), 20);
+        assert_eq!(count_tokens("\u{feff}{ é }", 100), 3);
+    }
+
+    #[test]
+    fn counting_stops_past_the_limit() {
+        let long = "{ a }".repeat(10_000);
+        assert_eq!(count_tokens(&long, 10), 11);
+    }
+
+    #[test]
+    fn connection_complexity_clamps_first() {
+        assert_eq!(connection_complexity(10, 3), 31);
+        assert_eq!(connection_complexity(-5, 3), 4);
+        assert_eq!(connection_complexity(i32::MAX, 3), 301);
+    }
+
+    #[test]
+    fn introspection_only_operations_are_recognised() {
+        let limits = OperationLimits::default();
+        assert!(is_introspection_only("{ __schema { types { name } } }", None, &limits));
+        assert!(is_introspection_only(
+            "query A { persons { totalCount } } query B { ...F } fragment F on Query { __type(name: \"X\") { name } }",
+            Some("B"),
+            &limits
+        ));
+        assert!(!is_introspection_only(
+            "{ __schema { types { name } } persons { totalCount } }",
+            None,
+            &limits
+        ));
+        assert!(!is_introspection_only("{ __schema", None, &limits));
+    }
+
+    #[test]
+    fn the_builtin_messages_are_still_the_ones_explained() {
+        let mut response = Response::from_errors(vec![
+            async_graphql::ServerError::new("Query is nested too deep.", None),
+            async_graphql::ServerError::new("Query is too complex.", None),
+        ]);
+        OperationLimits::default().explain_refusals(&mut response);
+        let limits: Vec<_> = response
+            .errors
+            .iter()
+            .map(|error| error.extensions.as_ref().and_then(|e| e.get("limit")).cloned())
+            .collect();
+        assert_eq!(limits, vec![Some("depth".into()), Some("complexity".into())]);
     }
 }

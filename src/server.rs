@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_graphql::{
-    BatchRequest, BatchResponse, Request,
+    BatchRequest, BatchResponse, Request, SchemaBuilder,
     http::GraphiQLSource,
     parser::{parse_query, types::OperationType},
 };
@@ -13,16 +13,19 @@ use axum::{
     Json, Router,
     body::Body,
     extract::State,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{Html, IntoResponse},
     routing::get,
 };
 use futures::future::join_all;
 use serde_json::json;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+};
 
 use crate::{
-    callers::Caller,
+    callers::{Caller, forwarded_header_names},
     error::ErrorCode,
     gateway::Gateway,
     limits::{Limit, LimitViolation},
@@ -30,23 +33,88 @@ use crate::{
     schema::errors::{SchemaError, request_error_response},
 };
 
+/// The production posture of the HTTP surface.
+#[derive(Debug, Clone)]
+pub struct SurfaceSettings {
+    /// Introspection, field suggestions and GraphiQL (`GATEWAY_INTROSPECTION`).
+    pub introspection: bool,
+    /// Refuse requests a browser could send cross-site without a CORS preflight
+    /// (`GATEWAY_CSRF_PREVENTION`).
+    pub csrf_prevention: bool,
+    /// Origins allowed to call from a browser (`GATEWAY_CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl Default for SurfaceSettings {
+    /// The sandbox's: introspection on, CSRF prevention on, no cross-origin callers.
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            csrf_prevention: true,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl SurfaceSettings {
+    /// Turns introspection and field suggestions off when configured.
+    pub fn install<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
+        if self.introspection {
+            builder
+        } else {
+            builder
+                .disable_introspection()
+                .disable_suggestions()
+                .extension(crate::limits::NoIntrospection)
+        }
+    }
+}
+
 /// The media type of the GraphQL-over-HTTP specification.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// The router over a gateway; tests call it directly or serve it on a port-0 listener.
 pub fn router(gateway: Gateway) -> Router {
-    Router::new()
-        .route("/", get(playground))
+    let surface = gateway.surface().clone();
+    let mut routes = Router::new();
+    if surface.introspection {
+        // GraphiQL needs introspection; without it the page would only show errors.
+        routes = routes.route("/", get(playground));
+    }
+    let routes = routes
         .route("/graphql", get(graphql).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::endpoint))
-        .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(
             gateway.metrics().clone(),
             crate::metrics::track_in_flight,
         ))
-        .with_state(gateway)
+        .with_state(gateway);
+    protect(routes, &surface)
+}
+
+/// The layers every route of the gateway runs behind: a panic anywhere becomes a generic
+/// 500 (the process keeps serving), and browsers may call only from the CORS allow-list.
+pub fn protect(routes: Router, surface: &SurfaceSettings) -> Router {
+    let routes = routes.layer(CatchPanicLayer::custom(panic_response));
+    if surface.cors_origins.is_empty() {
+        return routes;
+    }
+    let mut allowed_headers = vec![
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        header::CACHE_CONTROL,
+        HeaderName::from_static("apollo-require-preflight"),
+        HeaderName::from_static("x-apollo-operation-name"),
+    ];
+    allowed_headers.extend(forwarded_header_names().map(HeaderName::from_static));
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(surface.cors_origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(allowed_headers)
+        .max_age(Duration::from_secs(600));
+    routes.layer(cors)
 }
 
 /// Serves the router on `listener` until `shutdown` resolves.
@@ -77,7 +145,10 @@ async fn healthz() -> &'static str {
 async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
     // A replica that is shutting down leaves the load balancer first (see `shutdown`).
     if gateway.readiness().is_draining() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "draining": true })));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "draining": true })),
+        );
     }
     let probes = gateway
         .clients()
@@ -177,7 +248,7 @@ async fn admit(
     parts: &Parts,
     body: Body,
 ) -> Result<(Caller, BatchRequest), Refusal> {
-    check_transport(parts)?;
+    check_transport(parts, gateway.surface().csrf_prevention)?;
     let caller = gateway
         .callers()
         .authenticate(&parts.headers)
@@ -192,13 +263,31 @@ async fn admit(
     Ok((caller, batch))
 }
 
-/// POST bodies must be `application/json`: the only body type served, and one a browser
-/// cannot send cross-site without a CORS preflight.
-fn check_transport(parts: &Parts) -> Result<(), Refusal> {
+/// Headers a browser cannot add cross-site without a CORS preflight, which the
+/// allow-list then answers.
+const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
+
+/// CSRF prevention. POST bodies must be `application/json`: the only body type served, and
+/// one a browser cannot send cross-site without a preflight (a form or `text/plain` post is
+/// refused with 415 before anything runs). A GET is a "simple" request a page on another
+/// site can make a browser send with the user's cookies or network position, so with CSRF
+/// prevention on it needs a preflight-forcing header.
+fn check_transport(parts: &Parts, csrf_prevention: bool) -> Result<(), Refusal> {
     if parts.method == Method::POST && !is_json(&parts.headers) {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             SchemaError::bad_input("send the request as `Content-Type: application/json`"),
+        ));
+    }
+    let preflighted = PREFLIGHT_HEADERS.iter().any(|name| {
+        parts
+            .headers
+            .get(*name)
+            .is_some_and(|value| !value.as_bytes().trim_ascii().is_empty())
+    });
+    if csrf_prevention && parts.method == Method::GET && !preflighted {
+        return Err(Refusal::bad_request(
+            "GET requests need an `apollo-require-preflight` (or `x-apollo-operation-name`) header, as CSRF prevention; or use POST with `Content-Type: application/json`",
         ));
     }
     Ok(())
@@ -273,6 +362,12 @@ fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Resul
             requests.iter().collect()
         }
     };
+    // A hash alone (`extensions.persistedQuery`) stands for a document.
+    if requests.iter().any(|request| {
+        request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery")
+    }) {
+        return Err(Refusal::bad_request("the request has no `query`"));
+    }
     if method == Method::GET && requests.iter().any(|request| is_mutation(request)) {
         return Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -178,6 +178,18 @@ pub fn request_error(error: &SchemaError) -> ServerError {
     server_error
 }
 
+/// Gives every error still without `extensions.code` one: only async-graphql's own errors
+/// (a document that does not parse or validate, a variable of the wrong type) lack it, and
+/// they are all about the caller's input.
+pub fn ensure_codes(response: &mut async_graphql::Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
+        }
+    }
+}
+
 /// A response made of one [`request_error`], without `data`.
 pub fn request_error_response(error: &SchemaError) -> async_graphql::Response {
     async_graphql::Response::from_errors(vec![request_error(error)])

@@ -10,7 +10,7 @@ pub mod mutation;
 pub mod pagination;
 pub mod query;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
 
 use crate::loaders::Loaders;
 use errors::{IntoGraphql, SchemaError};
@@ -18,9 +18,18 @@ use errors::{IntoGraphql, SchemaError};
 /// The gateway's schema type.
 pub type GatewaySchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
+/// The schema under construction, before [`build_with`] finishes it.
+pub type GatewaySchemaBuilder = SchemaBuilder<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+
 /// Builds the schema. Per-request data (the loaders) is attached to each request.
 pub fn build() -> GatewaySchema {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription).finish()
+    build_with(|builder| builder)
+}
+
+/// Builds the schema with extensions added by `extend` (the gateway's document guard, a
+/// validation-only check); the types are always the same.
+pub fn build_with(extend: impl FnOnce(GatewaySchemaBuilder) -> GatewaySchemaBuilder) -> GatewaySchema {
+    extend(Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)).finish()
 }
 
 /// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.

@@ -44,9 +44,11 @@ async fn graphql_response_media_type_is_used_when_accepted_and_bad_documents_are
 #[tokio::test]
 async fn queries_work_over_get_and_mutations_do_not() {
     let app = spawn_app().await;
+    // CSRF prevention: a GET carries a header a browser would have to preflight.
     let query = app
         .http
         .get(app.endpoint())
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "{ __typename }")])
         .send()
         .await
@@ -60,6 +62,7 @@ async fn queries_work_over_get_and_mutations_do_not() {
     let mutation = app
         .http
         .get(app.endpoint())
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "mutation { __typename }")])
         .send()
         .await

@@ -1,19 +1,23 @@
 //! Integration tests over real HTTP: a real GraphQL request in, real REST requests out to
 //! the sandbox blocks on loopback.
 
+mod bad_input;
 mod cache;
 mod callers;
 mod clients;
+mod conformance;
 mod contract_fixtures;
 mod deploy_manifests;
 mod hardening;
 mod helpers;
 mod http;
+mod limits;
 mod links;
 mod log_capture;
 mod mutations;
 mod observability;
 mod partial_failures;
+mod posture;
 mod reads;
 mod replicas;
 mod schema_file;
