@@ -435,10 +435,10 @@ impl PersonInput {
             unique_id: fields.text("unique_id", optional_text(128)),
             metadata: fields.any("metadata"),
         };
-        if let Some(Some(org)) = input.organization {
-            if !data.has_organization(org) {
-                fields.add("organization", format!("Invalid pk \"{org}\" - object does not exist."));
-            }
+        if let Some(Some(org)) = input.organization
+            && !data.has_organization(org)
+        {
+            fields.add("organization", format!("Invalid pk \"{org}\" - object does not exist."));
         }
         let unique_id_taken = input
             .unique_id

@@ -144,7 +144,7 @@ impl Window {
         let size = self.first.max(1);
         let start = self.offset / u64::from(size);
         let start_page = u32::try_from(start.saturating_add(1)).unwrap_or(u32::MAX);
-        let aligned = self.offset % u64::from(size) == 0;
+        let aligned = self.offset.is_multiple_of(u64::from(size));
         let pages = if aligned || self.first == 0 {
             vec![start_page]
         } else {
