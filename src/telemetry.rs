@@ -152,7 +152,7 @@ where
 {
     let filter = EnvFilter::try_new(&settings.filter).map_err(|error| TelemetryError::Filter(error.to_string()))?;
     let log_lines = tracing_subscriber::fmt::layer().with_writer(writer);
-    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![match settings.format {
+    let log_layer: Box<dyn Layer<Registry> + Send + Sync> = match settings.format {
         LogFormat::Text => log_lines.boxed(),
         LogFormat::Json => log_lines
             .json()
@@ -160,24 +160,25 @@ where
             .with_current_span(true)
             .with_span_list(false)
             .boxed(),
-    }];
+    };
     #[cfg(feature = "otlp")]
-    let telemetry = {
+    let (layers, telemetry) = {
         let provider = match &settings.otlp_traces_endpoint {
             Some(endpoint) => Some(otlp::provider(endpoint)?),
             None => None,
         };
-        if let Some(provider) = &provider {
-            layers.push(otlp::layer(provider));
-        }
-        Telemetry { provider }
+        let layers = match &provider {
+            Some(provider) => vec![log_layer, otlp::layer(provider)],
+            None => vec![log_layer],
+        };
+        (layers, Telemetry { provider })
     };
     #[cfg(not(feature = "otlp"))]
-    let telemetry = {
+    let (layers, telemetry) = {
         if settings.otlp_traces_endpoint.is_some() {
             return Err(TelemetryError::OtlpNotBuilt);
         }
-        Telemetry {}
+        (vec![log_layer], Telemetry {})
     };
     Ok((layers.with_filter(filter).boxed(), telemetry))
 }
