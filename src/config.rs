@@ -6,6 +6,7 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -24,6 +25,7 @@ use crate::{
         http::{BlockAuth, HttpPolicy},
     },
     cache::CacheSettings,
+    documents::{DocumentSettings, TrustedDocuments},
     limits::OperationLimits,
     links::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
     callers::{AuthMode, CallerConfigError, CallerSettings},
@@ -97,6 +99,8 @@ struct RawSettings {
     cache_not_found_ttl_ms: Option<u64>,
     link_index_path: Option<String>,
     database_url: Option<SecretString>,
+    gateway_trusted_documents: Option<String>,
+    gateway_apq_capacity: Option<usize>,
     redis_url: Option<SecretString>,
     redis_key_prefix: Option<String>,
     redis_invalidation_timeout_ms: Option<u64>,
@@ -152,6 +156,8 @@ pub const KEYS: &[&str] = &[
     "CACHE_NOT_FOUND_TTL_MS",
     "LINK_INDEX_PATH",
     "DATABASE_URL",
+    "GATEWAY_TRUSTED_DOCUMENTS",
+    "GATEWAY_APQ_CAPACITY",
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "REDIS_INVALIDATION_TIMEOUT_MS",
@@ -204,6 +210,9 @@ pub struct Settings {
     /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
     /// file `LINK_INDEX_PATH`.
     pub link_index: LinkIndexLocation,
+    /// Trusted documents (`GATEWAY_TRUSTED_DOCUMENTS`) and automatic persisted queries
+    /// (`GATEWAY_APQ_CAPACITY`).
+    pub documents: DocumentSettings,
     /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
     pub shared_cache: Option<SharedCacheSettings>,
     /// How the replica drains on SIGTERM.
@@ -225,6 +234,7 @@ impl Settings {
             callers: CallerSettings::open(),
             surface: SurfaceSettings::default(),
             link_index: LinkIndexLocation::Memory,
+            documents: DocumentSettings::default(),
             shared_cache: None,
             shutdown: ShutdownSettings::default(),
         }
@@ -273,6 +283,7 @@ impl Settings {
         apply_cache_settings(&raw, &mut settings.cache);
         apply_hardening_settings(&raw, &mut settings);
         settings.link_index = link_index_location(&raw)?;
+        settings.documents = document_settings(&raw)?;
         let auth_mode = auth_mode(&raw)?;
         apply_operations_settings(&raw, &mut settings)?;
         settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;

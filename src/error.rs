@@ -33,6 +33,10 @@ pub enum ErrorCode {
     RequestLimitExceeded,
     /// Something failed inside the gateway itself.
     InternalServerError,
+    /// A persisted document was asked for by a hash the gateway does not know.
+    PersistedQueryNotFound,
+    /// A hash alone was sent, but the gateway keeps no persisted documents.
+    PersistedQueryNotSupported,
 }
 
 impl ErrorCode {
@@ -51,6 +55,8 @@ impl ErrorCode {
             Self::BlockNotConfigured => "BLOCK_NOT_CONFIGURED",
             Self::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
         }
     }
 }

@@ -90,8 +90,13 @@ impl Gateway {
             }
         }
         Ok(Self {
-            schema: schema::build_with(|builder| settings.surface.install(settings.limits.install(builder))),
+            schema: schema::build_with(|builder| {
+                settings
+                    .surface
+                    .install(settings.limits.install(settings.documents.install(builder)))
+            }),
             introspection_schema: schema::build_with(|builder| {
+                let builder = settings.documents.install(builder);
                 settings.surface.install(settings.limits.install_for_introspection(builder))
             }),
             surface: settings.surface.clone(),

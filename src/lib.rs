@@ -7,6 +7,7 @@ pub mod blocks;
 pub mod cache;
 pub mod callers;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod gateway;
 pub mod limits;

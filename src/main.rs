@@ -5,6 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use blocks_gateway::{
     config::Settings,
+    documents,
     gateway::Gateway,
     links::{
         ImportReport, LinkError, LinkIndex,
@@ -40,6 +41,13 @@ enum Command {
     /// Read an API key from standard input and print its SHA-256 digest, the form
     /// GATEWAY_API_KEY_HASHES lists keys in. The key itself is never printed.
     HashKey,
+    /// Print the trusted-documents manifest (JSON: SHA-256 of each document -> document) of
+    /// the `.graphql` files in DIR, one operation with its fragments per file; each must
+    /// validate against the schema. Serve it with GATEWAY_TRUSTED_DOCUMENTS.
+    TrustedDocuments {
+        /// Directory of `.graphql` documents, e.g. examples/operations.
+        dir: PathBuf,
+    },
     /// Rebuild the identity link index from the blocks: CRM persons with a `unique_id`,
     /// B2B users by email. Idempotent and resumable; conflicts are reported, never
     /// overwritten.
@@ -83,6 +91,7 @@ async fn main() -> ExitCode {
             print!("{}", schema::sdl());
             ExitCode::SUCCESS
         }
+        Command::TrustedDocuments { dir } => print_trusted_documents(&dir).await,
         Command::HashKey => hash_key_from_stdin(),
         Command::Reindex { restart, concurrency } => {
             let options = ReindexOptions {
@@ -126,9 +135,19 @@ fn hash_key_from_stdin() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+async fn print_trusted_documents(dir: &std::path::Path) -> ExitCode {
+    let manifest = match documents::manifest_from_dir(dir).await {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            eprintln!("blocks-gateway: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serde_json::to_string_pretty(&manifest) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("blocks-gateway: {error}");
             ExitCode::FAILURE

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request, SchemaBuilder,
-    http::GraphiQLSource,
     parser::{parse_query, types::OperationType},
 };
 use axum::{
@@ -26,6 +25,7 @@ use tower_http::{
 
 use crate::{
     callers::{Caller, forwarded_header_names},
+    documents::{ReadOnlyTransport, playground::graphiql_page},
     error::ErrorCode,
     gateway::Gateway,
     limits::{Limit, LimitViolation},
@@ -128,13 +128,10 @@ pub async fn serve(
         .await
 }
 
-async fn playground() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("blocks-gateway")
-            .finish(),
-    )
+/// GraphiQL with the example operations as tabs and, when callers need a key, the
+/// `Authorization` header to fill in (see `documents::playground`).
+async fn playground(State(gateway): State<Gateway>) -> Html<String> {
+    Html(graphiql_page("/graphql", gateway.callers().requires_key()))
 }
 
 async fn healthz() -> &'static str {
@@ -194,6 +191,12 @@ async fn graphql(
     let scope = RequestScope {
         tenant: 0,
         bypass_cache: wants_fresh(&parts.headers),
+    };
+    // A document named only by its hash is resolved later: over GET it must be a query too.
+    let batch = if parts.method == Method::GET {
+        batch.data(ReadOnlyTransport)
+    } else {
+        batch
     };
     let response = match batch {
         BatchRequest::Single(request) => {

@@ -63,6 +63,16 @@ pub enum SchemaError {
     /// The request or operation exceeds a configured limit; nothing was sent upstream.
     #[error(transparent)]
     Limit(#[from] LimitViolation),
+    /// A hash alone named a document the gateway does not hold (the Apollo protocol's
+    /// message, which clients match).
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
+    /// A hash alone was sent while persisted documents are off (the Apollo protocol's message).
+    #[error("PersistedQueryNotSupported")]
+    PersistedQueryNotSupported,
+    /// Trusted documents are on and this document is not one of them.
+    #[error("this document is not one of the gateway's trusted documents")]
+    DocumentNotTrusted,
 }
 
 impl SchemaError {
@@ -83,6 +93,9 @@ impl SchemaError {
             Self::OperationAbandoned => ErrorCode::UpstreamTimeout,
             Self::Caller(_) => ErrorCode::Unauthenticated,
             Self::Limit(_) => ErrorCode::BadUserInput,
+            Self::PersistedQueryNotFound => ErrorCode::PersistedQueryNotFound,
+            Self::PersistedQueryNotSupported => ErrorCode::PersistedQueryNotSupported,
+            Self::DocumentNotTrusted => ErrorCode::Forbidden,
         }
     }
 

@@ -29,7 +29,12 @@ pub fn build() -> GatewaySchema {
 /// Builds the schema with extensions added by `extend` (the gateway's document guard, a
 /// validation-only check); the types are always the same.
 pub fn build_with(extend: impl FnOnce(GatewaySchemaBuilder) -> GatewaySchemaBuilder) -> GatewaySchema {
-    extend(Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)).finish()
+    extend(Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        EmptySubscription,
+    ))
+    .finish()
 }
 
 /// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.

@@ -8,7 +8,7 @@ use blocks_gateway::{
     cache::CacheSettings,
     config::Settings,
     gateway::Gateway,
-    sandbox::{BlockServer, RecordedRequest, Sandbox, SandboxOptions},
+    sandbox::{BlockServer, DemoB2bUser, DemoIndex, DemoPerson, RecordedRequest, Sandbox, SandboxOptions},
     server,
 };
 use serde_json::{Value, json};
@@ -156,4 +156,26 @@ impl TestApp {
 pub fn first_error_extensions(body: &Value) -> &Value {
     body.pointer("/errors/0/extensions")
         .unwrap_or_else(|| panic!("expected an error: {body}"))
+}
+
+/// A seeded person an invitation can reach: with an email, unbound, not yet invited, not a
+/// duplicate.
+pub fn invitable_person(demo: &DemoIndex) -> &DemoPerson {
+    demo.persons
+        .iter()
+        .find(|p| {
+            !p.primary_email.is_empty()
+                && p.platform_user.is_none()
+                && !p.has_active_invitation
+                && p.duplicate_group.is_none()
+        })
+        .expect("an invitable person")
+}
+
+/// A seeded active B2B user in an active division (deactivating and reactivating work).
+pub fn active_b2b_user(demo: &DemoIndex) -> &DemoB2bUser {
+    demo.b2b_users
+        .iter()
+        .find(|u| u.is_active && u.division_id != demo.inactive_division_id)
+        .expect("an active B2B user")
 }

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, spawn_app},
+    helpers::{TestApp, active_b2b_user, invitable_person, spawn_app},
     log_capture,
 };
 
@@ -304,16 +304,7 @@ mutation ($input: InvitePersonInput!) {
 async fn invite_person_reports_each_documented_outcome() {
     let app = spawn_app().await;
     let demo = &app.sandbox.demo;
-    let invitable = demo
-        .persons
-        .iter()
-        .find(|p| {
-            !p.primary_email.is_empty()
-                && p.platform_user.is_none()
-                && !p.has_active_invitation
-                && p.duplicate_group.is_none()
-        })
-        .expect("an invitable person");
+    let invitable = invitable_person(demo);
     let body = app
         .query(INVITE, json!({ "input": { "personId": invitable.id.to_string(), "isAdmin": true, "enrollmentConfig": { "courses": [1] }, "redirectTo": "https://app.example.com/welcome" } }))
         .await;
@@ -714,11 +705,7 @@ async fn update_identity_reaches_every_block_that_knows_it() {
 async fn set_b2b_user_active_changes_the_user_and_reports_refusals() {
     let app = spawn_app().await;
     let demo = &app.sandbox.demo;
-    let active = demo
-        .b2b_users
-        .iter()
-        .find(|u| u.is_active && u.division_id != demo.inactive_division_id)
-        .expect("active user");
+    let active = active_b2b_user(demo);
     let body = app.query("mutation ($id: Int!) { setB2BUserActive(id: $id, active: false) { b2bUser { isActive } userErrors { code } } }", json!({ "id": active.id })).await;
     assert_eq!(body["data"]["setB2BUserActive"]["b2bUser"]["isActive"], false, "{body}");
     let read = app

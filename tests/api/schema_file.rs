@@ -1,6 +1,8 @@
-//! `schema.graphql` is the published contract: it must equal `blocks-gateway schema`.
+//! `schema.graphql` is the published contract: it must equal `blocks-gateway schema`, describe
+//! everything it names, and explain every deprecation.
 
 use blocks_gateway::schema;
+use serde_json::Value;
 
 #[test]
 fn schema_file_matches_the_served_schema() {
@@ -13,40 +15,82 @@ fn schema_file_matches_the_served_schema() {
     );
 }
 
-#[test]
-fn every_type_field_argument_and_enum_value_has_a_description() {
-    let sdl = schema::sdl();
-    let lines: Vec<&str> = sdl.lines().collect();
+/// Every named thing of the schema, as introspection reports it, for the checks below.
+const INTROSPECTION: &str = r#"{
+  __schema { types {
+    name kind description
+    fields(includeDeprecated: true) { name description isDeprecated deprecationReason
+      args { name description } }
+    inputFields { name description }
+    enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  } }
+}"#;
+
+/// The schema's own types (introspection types and the spec's scalars excluded).
+async fn own_types() -> Vec<Value> {
+    let response = schema::build().execute(INTROSPECTION).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().expect("JSON");
+    let types = data["__schema"]["types"].as_array().expect("types").clone();
+    let built_in = ["String", "Int", "Float", "Boolean", "ID"];
+    types
+        .into_iter()
+        .filter(|t| {
+            t["name"]
+                .as_str()
+                .is_some_and(|n| !n.starts_with("__") && !built_in.contains(&n))
+        })
+        .collect()
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value[key].as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn undescribed(value: &Value) -> bool {
+    value["description"].as_str().is_none_or(|d| d.trim().is_empty())
+}
+
+#[tokio::test]
+async fn every_type_field_argument_input_field_and_enum_value_has_a_description() {
     let mut missing = Vec::new();
-    let mut in_schema_block = false;
-    for (index, line) in lines.iter().enumerate() {
-        let text = line.trim();
-        if text.starts_with("schema {") {
-            in_schema_block = true;
+    for ty in own_types().await {
+        let name = ty["name"].as_str().unwrap_or("?");
+        if undescribed(&ty) {
+            missing.push(name.to_owned());
         }
-        if in_schema_block {
-            in_schema_block = text != "}";
-            continue;
+        for field in list(&ty, "fields") {
+            let field_name = format!("{name}.{}", field["name"].as_str().unwrap_or("?"));
+            if undescribed(field) {
+                missing.push(field_name.clone());
+            }
+            for arg in list(field, "args").iter().filter(|a| undescribed(a)) {
+                missing.push(format!("{field_name}({}:)", arg["name"].as_str().unwrap_or("?")));
+            }
         }
-        let is_definition = ["type ", "enum ", "input ", "scalar ", "interface ", "union "]
-            .iter()
-            .any(|p| text.starts_with(p));
-        // Fields and enum values are indented once, arguments twice.
-        let is_member =
-            line.starts_with('\t') && !text.is_empty() && !text.starts_with("\"\"\"") && !text.starts_with(')');
-        let in_docstring = lines[..index].iter().filter(|l| l.trim() == "\"\"\"").count() % 2 == 1;
-        if !(is_definition || is_member) || in_docstring {
-            continue;
-        }
-        let previous = lines[..index]
-            .iter()
-            .rev()
-            .map(|l| l.trim())
-            .find(|l| !l.is_empty())
-            .unwrap_or("");
-        if !previous.ends_with("\"\"\"") {
-            missing.push(text.to_owned());
+        for member in list(&ty, "inputFields").iter().chain(list(&ty, "enumValues")) {
+            if undescribed(member) {
+                missing.push(format!("{name}.{}", member["name"].as_str().unwrap_or("?")));
+            }
         }
     }
     assert!(missing.is_empty(), "undescribed: {missing:#?}");
+}
+
+/// Nothing is removed or renamed silently: the old name stays, `@deprecated` with a reason
+/// that says what to use instead (async-graphql's bare default says nothing).
+#[tokio::test]
+async fn every_deprecation_says_what_to_use_instead() {
+    let mut unexplained = Vec::new();
+    for ty in own_types().await {
+        let name = ty["name"].as_str().unwrap_or("?");
+        for member in list(&ty, "fields").iter().chain(list(&ty, "enumValues")) {
+            let reason = member["deprecationReason"].as_str().unwrap_or("").trim();
+            let deprecated = member["isDeprecated"] == true;
+            if deprecated && (reason.is_empty() || reason == "No longer supported") {
+                unexplained.push(format!("{name}.{}", member["name"].as_str().unwrap_or("?")));
+            }
+        }
+    }
+    assert!(unexplained.is_empty(), "deprecated without a reason: {unexplained:#?}");
 }

@@ -34,7 +34,7 @@ impl MutationRoot {
     async fn register_identity(
         &self,
         ctx: &Context<'_>,
-        input: RegisterIdentityInput,
+        #[graphql(desc = "Who to register, and in which blocks.")] input: RegisterIdentityInput,
     ) -> Result<RegisterIdentityPayload> {
         register::register_identity(ctx, input).await
     }
@@ -43,14 +43,18 @@ impl MutationRoot {
     async fn register_organization(
         &self,
         ctx: &Context<'_>,
-        input: RegisterOrganizationInput,
+        #[graphql(desc = "The organization to register.")] input: RegisterOrganizationInput,
     ) -> Result<RegisterOrganizationPayload> {
         register::register_organization(ctx, input).await
     }
 
     /// Invites a CRM person to the platform (an existing active invitation is reported as
     /// `conflict`).
-    async fn invite_person(&self, ctx: &Context<'_>, input: InvitePersonInput) -> Result<InvitePersonPayload> {
+    async fn invite_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Whom to invite, and with which privileges.")] input: InvitePersonInput,
+    ) -> Result<InvitePersonPayload> {
         persons::invite_person(ctx, input).await
     }
 
@@ -59,13 +63,17 @@ impl MutationRoot {
     async fn link_person_to_user(
         &self,
         ctx: &Context<'_>,
-        input: LinkPersonToUserInput,
+        #[graphql(desc = "The person and the platform user to bind.")] input: LinkPersonToUserInput,
     ) -> Result<LinkPersonToUserPayload> {
         persons::link_person_to_user(ctx, input).await
     }
 
     /// Merges duplicate persons into a primary; returns the primary read fresh.
-    async fn merge_persons(&self, ctx: &Context<'_>, input: MergePersonsInput) -> Result<MergePersonsPayload> {
+    async fn merge_persons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The primary person and the duplicates to merge into it.")] input: MergePersonsInput,
+    ) -> Result<MergePersonsPayload> {
         persons::merge_persons(ctx, input).await
     }
 
@@ -91,17 +99,29 @@ impl MutationRoot {
     }
 
     /// Updates an identity in every 23blocks block that knows it.
-    async fn update_identity(&self, ctx: &Context<'_>, input: UpdateIdentityInput) -> Result<UpdateIdentityPayload> {
+    async fn update_identity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The identity and the fields to change.")] input: UpdateIdentityInput,
+    ) -> Result<UpdateIdentityPayload> {
         identities::update_identity(ctx, input).await
     }
 
     /// Creates a CRM person.
-    async fn create_person(&self, ctx: &Context<'_>, input: CreatePersonInput) -> Result<PersonPayload> {
+    async fn create_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new person's fields.")] input: CreatePersonInput,
+    ) -> Result<PersonPayload> {
         persons::create_person(ctx, input).await
     }
 
     /// Updates a CRM person; only the fields given are sent.
-    async fn update_person(&self, ctx: &Context<'_>, input: UpdatePersonInput) -> Result<PersonPayload> {
+    async fn update_person(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The person and the fields to change.")] input: UpdatePersonInput,
+    ) -> Result<PersonPayload> {
         persons::update_person(ctx, input).await
     }
 
@@ -118,7 +138,7 @@ impl MutationRoot {
     async fn create_organization(
         &self,
         ctx: &Context<'_>,
-        input: CreateOrganizationInput,
+        #[graphql(desc = "The new organization's fields.")] input: CreateOrganizationInput,
     ) -> Result<OrganizationPayload> {
         organizations::create_organization(ctx, input).await
     }
@@ -127,7 +147,7 @@ impl MutationRoot {
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
-        input: UpdateOrganizationInput,
+        #[graphql(desc = "The organization and the fields to change.")] input: UpdateOrganizationInput,
     ) -> Result<OrganizationPayload> {
         organizations::update_organization(ctx, input).await
     }

@@ -1,0 +1,155 @@
+//! The GraphiQL page at `/`: GraphiQL 4 from the unpkg CDN, opening with one tab per
+//! example operation of `examples/operations/` (embedded at build time, with its sample
+//! variables) and, when callers must authenticate, an `Authorization: Bearer` header to
+//! fill in. GraphiQL keeps tabs in the browser's local storage: the examples appear on a
+//! first visit, or after "Clear storage" in GraphiQL's settings.
+
+use serde_json::json;
+
+/// One example operation: a document (one named operation with its fragments) and sample
+/// variables a developer edits before running it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExampleOperation {
+    /// The operation's name, also the file's name.
+    pub name: &'static str,
+    /// The document's text, exactly as in `examples/operations/<name>.graphql`.
+    pub document: &'static str,
+    /// The JSON of `examples/operations/<name>.variables.json`.
+    pub variables: &'static str,
+}
+
+macro_rules! example {
+    ($name:literal) => {
+        ExampleOperation {
+            name: $name,
+            document: include_str!(concat!("../../examples/operations/", $name, ".graphql")),
+            variables: include_str!(concat!("../../examples/operations/", $name, ".variables.json")),
+        }
+    };
+}
+
+/// Every example operation, reads first (a test checks this is the whole directory).
+pub const EXAMPLE_OPERATIONS: &[ExampleOperation] = &[
+    example!("PersonList"),
+    example!("IdentityProfile"),
+    example!("OrganizationPage"),
+    example!("RegisterIdentity"),
+    example!("RegisterOrganization"),
+    example!("InvitePerson"),
+    example!("LinkPersonToUser"),
+    example!("MergePersons"),
+    example!("UpdateIdentity"),
+    example!("CreatePerson"),
+    example!("UpdatePerson"),
+    example!("DeletePerson"),
+    example!("CreateOrganization"),
+    example!("UpdateOrganization"),
+    example!("DeleteOrganization"),
+    example!("SetB2BUserActive"),
+];
+
+/// The header placeholder the page fills in when callers must send a key.
+pub const CALLER_HEADER_PLACEHOLDER: &str = r#"{ "Authorization": "Bearer <your API key>" }"#;
+
+/// The page; `endpoint` is the GraphQL URL (relative to the page), `caller_key_required`
+/// adds the `Authorization` header placeholder to every tab.
+pub fn graphiql_page(endpoint: &str, caller_key_required: bool) -> String {
+    let headers = if caller_key_required {
+        CALLER_HEADER_PLACEHOLDER
+    } else {
+        ""
+    };
+    let tabs: Vec<_> = EXAMPLE_OPERATIONS
+        .iter()
+        .map(|example| json!({ "query": example.document, "variables": example.variables.trim(), "headers": headers }))
+        .collect();
+    let config = json!({ "endpoint": endpoint, "tabs": tabs, "headers": headers });
+    PAGE.replace("{{CONFIG}}", &script_safe_json(&config))
+}
+
+/// JSON that cannot end the `<script>` element it sits in.
+fn script_safe_json(value: &serde_json::Value) -> String {
+    value.to_string().replace('<', "\\u003c")
+}
+
+/// React and GraphiQL pinned to exact versions; the configuration travels as JSON data,
+/// never as code.
+const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="robots" content="noindex">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>blocks-gateway</title>
+    <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
+    <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
+    <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
+    <link rel="stylesheet" href="https://unpkg.com/graphiql@4.1.2/graphiql.min.css">
+  </head>
+  <body>
+    <div id="graphiql">Loading GraphiQL...</div>
+    <script id="graphiql-config" type="application/json">{{CONFIG}}</script>
+    <script crossorigin src="https://unpkg.com/graphiql@4.1.2/graphiql.min.js"></script>
+    <script>
+      const config = JSON.parse(document.getElementById('graphiql-config').textContent);
+      const fetcher = GraphiQL.createFetcher({ url: new URL(config.endpoint, window.location.origin).toString() });
+      ReactDOM.createRoot(document.getElementById('graphiql')).render(
+        React.createElement(GraphiQL, {
+          fetcher,
+          defaultTabs: config.tabs,
+          defaultHeaders: config.headers,
+          defaultEditorToolsVisibility: true,
+        })
+      );
+    </script>
+  </body>
+</html>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_of(page: &str) -> serde_json::Value {
+        let start = page.find(r#"type="application/json">"#).expect("config script") + 24;
+        let end = start + page[start..].find("</script>").expect("end of config");
+        serde_json::from_str(&page[start..end]).expect("config is JSON")
+    }
+
+    #[test]
+    fn every_example_is_a_tab_with_its_variables() {
+        let config = config_of(&graphiql_page("/graphql", false));
+        let tabs = config["tabs"].as_array().expect("tabs");
+        assert_eq!(tabs.len(), EXAMPLE_OPERATIONS.len());
+        for (tab, example) in tabs.iter().zip(EXAMPLE_OPERATIONS) {
+            assert_eq!(tab["query"], example.document);
+            let variables: serde_json::Value =
+                serde_json::from_str(tab["variables"].as_str().expect("variables")).expect("variables are JSON");
+            assert!(variables.is_object(), "{}", example.name);
+            assert_eq!(tab["headers"], "");
+        }
+        assert_eq!(config["endpoint"], "/graphql");
+    }
+
+    #[test]
+    fn the_caller_header_is_prefilled_only_when_a_key_is_required() {
+        let config = config_of(&graphiql_page("/graphql", true));
+        assert_eq!(config["headers"], CALLER_HEADER_PLACEHOLDER);
+        assert!(
+            config["tabs"]
+                .as_array()
+                .expect("tabs")
+                .iter()
+                .all(|t| t["headers"] == CALLER_HEADER_PLACEHOLDER)
+        );
+        assert!(!graphiql_page("/graphql", false).contains("Bearer"));
+    }
+
+    #[test]
+    fn the_configuration_cannot_close_its_script_element() {
+        let escaped = script_safe_json(&json!({ "query": "</script><script>alert(1)</script>" }));
+        assert!(!escaped.contains("</script"));
+        let back: serde_json::Value = serde_json::from_str(&escaped).expect("still JSON");
+        assert_eq!(back["query"], "</script><script>alert(1)</script>");
+    }
+}
