@@ -8,6 +8,7 @@ use blocks_gateway::{
     cache::CacheSettings,
     callers::CallerSettings,
     documents::{playground::EXAMPLE_OPERATIONS, validation_errors},
+    links::reindex::{NoProgress, ReindexOptions, reindex},
 };
 use serde_json::{Value, json};
 
@@ -143,6 +144,16 @@ async fn person_list_pages_through_persons_with_their_organizations() {
 async fn identity_profile_assembles_one_human_from_every_block() {
     let app = spawn_app().await;
     let seeded = &app.sandbox.demo.identities[0];
+    // The identity link index knows the CRM person once indexed, as `serve` does at start.
+    app.gateway.links().ready().await.expect("link index ready");
+    reindex(
+        app.gateway.clients(),
+        app.gateway.links(),
+        ReindexOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .expect("reindex");
     app.clear_requests();
     let data = run(&app, "IdentityProfile", json!({ "id": seeded.unique_id })).await;
     let identity = &data["identity"];
@@ -158,6 +169,8 @@ async fn identity_profile_assembles_one_human_from_every_block() {
         Some(seeded.asset_count)
     );
     assert_eq!(identity["b2bUser"]["id"], json!(seeded.b2b_user_id));
+    let person = seeded.person_id.expect("the first identity has a CRM person");
+    assert_eq!(identity["person"]["id"], person.to_string(), "{identity}");
     let registered: BTreeSet<&str> = identity["registeredIn"]
         .as_array()
         .expect("list")
@@ -165,7 +178,7 @@ async fn identity_profile_assembles_one_human_from_every_block() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        registered.is_superset(&BTreeSet::from(["SALES", "CUSTOMER", "SEARCH", "ASSETS", "B2B"])),
+        registered.is_superset(&BTreeSet::from(["SALES", "CUSTOMER", "SEARCH", "ASSETS", "B2B", "CRM"])),
         "{registered:?}"
     );
     app.assert_no_duplicate_requests();
