@@ -15,7 +15,7 @@ use crate::{
         sales::SalesClient,
         search::SearchClient,
     },
-    cache::{CacheSettings, ResponseCache},
+    cache::{CacheSettings, ResponseCache, documents::ParsedDocuments},
     config::Settings,
     limits::{self, OperationLimits},
     server::SurfaceSettings,
@@ -64,6 +64,7 @@ pub struct Gateway {
     request_timeout: Duration,
     metrics: Metrics,
     readiness: Readiness,
+    documents: ParsedDocuments,
 }
 
 impl Gateway {
@@ -89,11 +90,14 @@ impl Gateway {
                 BlockName::Crm => clients.crm = Some(CrmClient::new(http)),
             }
         }
+        let documents = ParsedDocuments::default();
         Ok(Self {
             schema: schema::build_with(|builder| {
                 settings
                     .surface
                     .install(settings.limits.install(settings.documents.install(builder)))
+                    // Last, so innermost: the other extensions' parse hooks still run.
+                    .extension(documents.clone())
             }),
             introspection_schema: schema::build_with(|builder| {
                 let builder = settings.documents.install(builder);
@@ -109,7 +113,13 @@ impl Gateway {
             request_timeout: settings.http.request_timeout,
             metrics,
             readiness: Readiness::default(),
+            documents,
         })
+    }
+
+    /// Parsed operation documents, shared with the schema: ask it instead of parsing again.
+    pub fn parsed_documents(&self) -> &ParsedDocuments {
+        &self.documents
     }
 
     /// The metrics registry.
@@ -221,7 +231,9 @@ impl Gateway {
         let request = request
             .data(self.loaders_for(scope, caller))
             .data(LinkLoader::for_request(&self.links));
+        // Every introspection field starts with `__`: other documents need no second parse.
         let schema = if self.surface.introspection
+            && request.query.contains("__")
             && limits::is_introspection_only(&request.query, request.operation_name.as_deref(), &self.limits)
         {
             &self.introspection_schema
