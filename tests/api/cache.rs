@@ -400,3 +400,151 @@ async fn b2b_users_of_many_identities_cost_one_filtered_request_per_distinct_ema
         "some identities have B2B users: {body}"
     );
 }
+
+// Invalidation after mutations (the lead's tests/api/mutations.rs covers updatePerson,
+// mergePersons and linkPersonToUser): each read below is warm before the mutation, so only
+// an invalidated cache shows the change.
+
+/// Runs a mutation and fails unless it answered without errors or user errors.
+async fn mutate(app: &TestApp, mutation: &str, payload: &str) -> Value {
+    let body = app.query(mutation, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let user_errors = &body["data"][payload]["userErrors"];
+    assert_eq!(user_errors, &json!([]), "{body}");
+    body
+}
+
+async fn read(app: &TestApp, query: &str, pointer: &str) -> Value {
+    let body = app.query(query, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body.pointer(pointer).cloned().unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn updating_an_organization_refreshes_it_and_its_persons_view_of_it() {
+    let app = spawn_app().await;
+    let person = app
+        .sandbox
+        .demo
+        .persons
+        .iter()
+        .find(|p| p.organization.is_some())
+        .expect("a person with an organization");
+    let organization = person.organization.expect("organization");
+    let through_person = format!(r#"{{ person(id: "{}") {{ organization {{ name }} }} }}"#, person.id);
+    let direct = format!(r#"{{ organization(id: "{organization}") {{ name }} }}"#);
+    let before = read(&app, &through_person, "/data/person/organization/name").await;
+    assert_eq!(read(&app, &direct, "/data/organization/name").await, before);
+
+    mutate(
+        &app,
+        &format!(
+            r#"mutation {{ updateOrganization(input: {{ id: "{organization}", name: "Renamed Organization" }}) {{ userErrors {{ code }} }} }}"#
+        ),
+        "updateOrganization",
+    )
+    .await;
+
+    assert_eq!(
+        read(&app, &direct, "/data/organization/name").await,
+        "Renamed Organization"
+    );
+    assert_eq!(
+        read(&app, &through_person, "/data/person/organization/name").await,
+        "Renamed Organization"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_person_or_an_organization_forgets_it() {
+    let app = spawn_app().await;
+    let demo = &app.sandbox.demo;
+    let lead = demo
+        .persons
+        .iter()
+        .find(|p| p.unique_id.is_empty() && p.duplicate_group.is_none() && p.platform_user.is_none())
+        .expect("a plain lead");
+    let organization = demo.organizations.last().expect("an organization").id;
+    let person_query = format!(r#"{{ person(id: "{}") {{ name }} }}"#, lead.id);
+    let organization_query = format!(r#"{{ organization(id: "{organization}") {{ name }} }}"#);
+    assert!(read(&app, &person_query, "/data/person/name").await.is_string());
+    assert!(
+        read(&app, &organization_query, "/data/organization/name")
+            .await
+            .is_string()
+    );
+
+    let deleted = format!(
+        r#"mutation {{ deletePerson(id: "{}") {{ deletedId userErrors {{ code }} }} }}"#,
+        lead.id
+    );
+    mutate(&app, &deleted, "deletePerson").await;
+    let deleted =
+        format!(r#"mutation {{ deleteOrganization(id: "{organization}") {{ deletedId userErrors {{ code }} }} }}"#);
+    mutate(&app, &deleted, "deleteOrganization").await;
+
+    assert_eq!(read(&app, &person_query, "/data/person").await, Value::Null);
+    assert_eq!(read(&app, &organization_query, "/data/organization").await, Value::Null);
+}
+
+#[tokio::test]
+async fn creating_a_person_refreshes_the_persons_list() {
+    let app = spawn_app().await;
+    let count = "{ persons(first: 1) { totalCount } }";
+    let before = read(&app, count, "/data/persons/totalCount")
+        .await
+        .as_u64()
+        .expect("count");
+
+    mutate(
+        &app,
+        r#"mutation { createPerson(input: { name: "Brand New Person" }) { person { id } userErrors { code } } }"#,
+        "createPerson",
+    )
+    .await;
+
+    assert_eq!(read(&app, count, "/data/persons/totalCount").await, before + 1);
+}
+
+#[tokio::test]
+async fn updating_an_identity_refreshes_its_block_records() {
+    let app = spawn_app().await;
+    let id = app.sandbox.demo.identities[0].unique_id.clone();
+    let query = format!(r#"{{ identity(id: "{id}") {{ sales {{ firstName }} }} }}"#);
+    let before = read(&app, &query, "/data/identity/sales/firstName").await;
+    assert_ne!(before, "Zebulon");
+
+    mutate(
+        &app,
+        &format!(r#"mutation {{ updateIdentity(input: {{ id: "{id}", firstName: "Zebulon" }}) {{ userErrors {{ code }} }} }}"#),
+        "updateIdentity",
+    )
+    .await;
+
+    assert_eq!(read(&app, &query, "/data/identity/sales/firstName").await, "Zebulon");
+}
+
+#[tokio::test]
+async fn deactivating_a_b2b_user_refreshes_it() {
+    let app = spawn_app().await;
+    let demo = &app.sandbox.demo;
+    let user = demo
+        .b2b_users
+        .iter()
+        .find(|u| u.is_active && u.division_id != demo.inactive_division_id)
+        .expect("an active B2B user");
+    let query = format!("{{ b2bUser(id: {}) {{ isActive }} }}", user.id);
+    assert_eq!(read(&app, &query, "/data/b2bUser/isActive").await, true);
+
+    mutate(
+        &app,
+        &format!(
+            "mutation {{ setB2BUserActive(id: {}, active: false) {{ userErrors {{ code }} }} }}",
+            user.id
+        ),
+        "setB2BUserActive",
+    )
+    .await;
+
+    assert_eq!(read(&app, &query, "/data/b2bUser/isActive").await, false);
+}
