@@ -121,12 +121,19 @@ impl CallerSettings {
         }
     }
 
-    /// From the configuration: `mode` (default `open` in the sandbox, else `service`) and
-    /// the comma-separated hex digests.
+    /// From the configuration: `mode` and the comma-separated hex digests. Without an
+    /// explicit mode: `open` in the sandbox; `service` when keys are configured; otherwise
+    /// `open`, logged loudly at start (see [`log_mode`]), so that a gateway pointed at its
+    /// blocks with nothing else set serves instead of refusing to start. An explicit
+    /// `service` without keys is refused.
     pub fn parse(mode: Option<AuthMode>, digests: Option<&str>, sandbox: bool) -> Result<Self, CallerConfigError> {
-        let default_mode = if sandbox { AuthMode::Open } else { AuthMode::Service };
-        let mode = mode.unwrap_or(default_mode);
         let key_digests = digests.map(parse_digests).transpose()?.unwrap_or_default();
+        let default_mode = if sandbox || key_digests.is_empty() {
+            AuthMode::Open
+        } else {
+            AuthMode::Service
+        };
+        let mode = mode.unwrap_or(default_mode);
         if mode == AuthMode::Service && key_digests.is_empty() {
             return Err(CallerConfigError::NoKeys);
         }
@@ -172,7 +179,7 @@ pub fn hash_key(key: &str) -> String {
 pub fn log_mode(settings: &CallerSettings) {
     match settings.mode {
         AuthMode::Open => tracing::warn!(
-            "GATEWAY_AUTH_MODE=open: callers are NOT authenticated; anyone who reaches this address may read and write through the gateway"
+            "open gateway: callers are NOT authenticated; anyone who reaches this address may read and write through the gateway (set GATEWAY_API_KEY_HASHES for service mode, or GATEWAY_AUTH_MODE=open to acknowledge)"
         ),
         AuthMode::Service => tracing::info!(
             keys = settings.key_digests.len(),
@@ -444,8 +451,16 @@ mod tests {
             Some(CallerConfigError::BadDigest(2))
         );
         assert_eq!(
-            CallerSettings::parse(None, None, false).err(),
+            CallerSettings::parse(Some(AuthMode::Service), None, false).err(),
             Some(CallerConfigError::NoKeys)
+        );
+        assert_eq!(
+            CallerSettings::parse(None, None, false).map(|s| s.mode),
+            Ok(AuthMode::Open)
+        );
+        assert_eq!(
+            CallerSettings::parse(None, Some(&good), false).map(|s| s.mode),
+            Ok(AuthMode::Service)
         );
         assert_eq!(
             CallerSettings::parse(None, None, true).map(|s| s.mode),

@@ -25,10 +25,10 @@ use crate::{
         http::{BlockAuth, HttpPolicy},
     },
     cache::CacheSettings,
+    callers::{AuthMode, CallerConfigError, CallerSettings},
     documents::{DocumentSettings, TrustedDocuments},
     limits::OperationLimits,
     links::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
-    callers::{AuthMode, CallerConfigError, CallerSettings},
     server::SurfaceSettings,
     shared_cache::SharedCacheSettings,
     shutdown::ShutdownSettings,
@@ -284,12 +284,12 @@ impl Settings {
         apply_hardening_settings(&raw, &mut settings);
         settings.link_index = link_index_location(&raw)?;
         settings.documents = document_settings(&raw)?;
-        let auth_mode = auth_mode(&raw)?;
         apply_operations_settings(&raw, &mut settings)?;
+        let auth_mode = auth_mode(&raw)?;
         settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
         settings.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
-        settings.surface = surface_settings(&raw, settings.sandbox)?;
+        settings.surface = surface_settings(&raw)?;
         Ok(settings)
     }
 }
@@ -396,6 +396,31 @@ fn apply_hardening_settings(raw: &RawSettings, settings: &mut Settings) {
     }
 }
 
+/// PostgreSQL when `DATABASE_URL` is set, else the SQLite file (default in the working directory).
+fn link_index_location(raw: &RawSettings) -> Result<LinkIndexLocation, ConfigError> {
+    if let Some(url) = &raw.database_url {
+        let text = url.expose_secret().trim();
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "DATABASE_URL",
+                problem: "must be a postgres:// or postgresql:// URL".to_owned(),
+            });
+        }
+        return Ok(LinkIndexLocation::Postgres {
+            url: SecretString::from(text.to_owned()),
+            schema: None,
+        });
+    }
+    match raw.link_index_path.as_deref().map(str::trim) {
+        Some("") => Err(ConfigError::Invalid {
+            key: "LINK_INDEX_PATH",
+            problem: "is empty".to_owned(),
+        }),
+        Some(path) => Ok(LinkIndexLocation::Sqlite(PathBuf::from(path))),
+        None => Ok(LinkIndexLocation::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE))),
+    }
+}
+
 /// The TOML file's top-level keys, lower-cased so `SALES_API_URL` and `sales_api_url` mean
 /// the same. A syntax error names the file, not its content (which may hold secrets).
 fn file_settings(file: &Path) -> Result<toml::Table, ConfigError> {
@@ -403,9 +428,16 @@ fn file_settings(file: &Path) -> Result<toml::Table, ConfigError> {
         .map_err(|error| ConfigError::Load(format!("cannot read {}: {error}", file.display())))?;
     let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
         let line = error.span().map(|span| text[..span.start].lines().count().max(1));
-        ConfigError::Load(format!("{} is not valid TOML (near line {})", file.display(), line.unwrap_or(1)))
+        ConfigError::Load(format!(
+            "{} is not valid TOML (near line {})",
+            file.display(),
+            line.unwrap_or(1)
+        ))
     })?;
-    Ok(table.into_iter().map(|(key, value)| (key.to_lowercase(), value)).collect())
+    Ok(table
+        .into_iter()
+        .map(|(key, value)| (key.to_lowercase(), value))
+        .collect())
 }
 
 /// The trusted-documents manifest (read and checked now, so a bad one stops start-up) and
@@ -431,7 +463,11 @@ fn document_settings(raw: &RawSettings) -> Result<DocumentSettings, ConfigError>
 
 /// The Redis tier (an empty `REDIS_URL` is unset) and the shutdown timings.
 fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Result<(), ConfigError> {
-    let url = raw.redis_url.as_ref().map(|url| url.expose_secret().trim()).filter(|url| !url.is_empty());
+    let url = raw
+        .redis_url
+        .as_ref()
+        .map(|url| url.expose_secret().trim())
+        .filter(|url| !url.is_empty());
     if let Some(url) = url {
         if !url.starts_with("redis://") {
             return Err(ConfigError::Invalid {
@@ -463,28 +499,37 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
     Ok(())
 }
 
-/// Introspection (on in the sandbox, off elsewhere unless set), CSRF prevention (on unless
-/// set off) and the CORS allow-list (exact origins such as `https://app.example.com`).
-fn surface_settings(raw: &RawSettings, sandbox: bool) -> Result<SurfaceSettings, ConfigError> {
+/// Introspection (on unless set off: `GATEWAY_INTROSPECTION=false` for production), CSRF
+/// prevention (on unless set off) and the CORS allow-list (exact origins such as
+/// `https://app.example.com`).
+fn surface_settings(raw: &RawSettings) -> Result<SurfaceSettings, ConfigError> {
     let invalid = |origin: &str| ConfigError::Invalid {
         key: "GATEWAY_CORS_ORIGINS",
         problem: format!("{origin:?} is not an origin like https://app.example.com"),
     };
     let mut cors_origins = Vec::new();
-    for origin in raw.gateway_cors_origins.as_deref().unwrap_or("").split(',').map(str::trim) {
+    for origin in raw
+        .gateway_cors_origins
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+    {
         if origin.is_empty() {
             continue;
         }
         let url = Url::parse(origin).map_err(|_| invalid(origin))?;
         let is_origin = matches!(url.scheme(), "http" | "https") && url.path() == "/" && url.query().is_none();
-        let value = reqwest::header::HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| invalid(origin))?;
+        let value =
+            reqwest::header::HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| invalid(origin))?;
         if !is_origin || !url.username().is_empty() {
             return Err(invalid(origin));
         }
         cors_origins.push(value);
     }
     Ok(SurfaceSettings {
-        introspection: raw.gateway_introspection.unwrap_or(sandbox),
+        // On unless turned off: the playground and codegen need it.
+        introspection: raw.gateway_introspection.unwrap_or(true),
         csrf_prevention: raw.gateway_csrf_prevention.unwrap_or(true),
         cors_origins,
     })
@@ -533,31 +578,6 @@ fn crm_auth_header(raw: &RawSettings) -> Result<HeaderName, ConfigError> {
         key: "CRM_AUTH_HEADER",
         problem: format!("{header_name:?} is not a valid header name"),
     })
-}
-
-/// PostgreSQL when `DATABASE_URL` is set, else the SQLite file (default in the working directory).
-fn link_index_location(raw: &RawSettings) -> Result<LinkIndexLocation, ConfigError> {
-    if let Some(url) = &raw.database_url {
-        let text = url.expose_secret().trim();
-        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-            return Err(ConfigError::Invalid {
-                key: "DATABASE_URL",
-                problem: "must be a postgres:// or postgresql:// URL".to_owned(),
-            });
-        }
-        return Ok(LinkIndexLocation::Postgres {
-            url: SecretString::from(text.to_owned()),
-            schema: None,
-        });
-    }
-    match raw.link_index_path.as_deref().map(str::trim) {
-        Some("") => Err(ConfigError::Invalid {
-            key: "LINK_INDEX_PATH",
-            problem: "is empty".to_owned(),
-        }),
-        Some(path) => Ok(LinkIndexLocation::Sqlite(PathBuf::from(path))),
-        None => Ok(LinkIndexLocation::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE))),
-    }
 }
 
 fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettings>, ConfigError> {
@@ -686,12 +706,19 @@ mod tests {
             ..RawSettings::default()
         }
     }
+
     #[test]
     fn callers_default_to_service_keys_outside_the_sandbox() {
         let settings = Settings::from_raw(raw_with_sales()).expect("valid");
         assert_eq!(settings.callers.mode, AuthMode::Service);
+        // Nothing said about callers: the gateway serves, open (and says so at start).
         let mut raw = raw_with_sales();
         raw.gateway_api_key_hashes = None;
+        assert_eq!(Settings::from_raw(raw).expect("serves").callers.mode, AuthMode::Open);
+        // Service mode asked for without keys is refused, naming the variable.
+        let mut raw = raw_with_sales();
+        raw.gateway_api_key_hashes = None;
+        raw.gateway_auth_mode = Some("service".to_owned());
         let error = Settings::from_raw(raw).expect_err("no keys").to_string();
         assert!(error.contains("GATEWAY_API_KEY_HASHES"), "{error}");
         let mut raw = raw_with_sales();
@@ -714,7 +741,6 @@ mod tests {
         assert!(matches!(settings.blocks[0].auth, BlockAuth::Missing));
     }
 
-
     #[test]
     fn the_toml_file_takes_the_environment_names_in_either_case() {
         let dir = std::env::temp_dir().join(format!("blocks-gateway-config-{}", std::process::id()));
@@ -728,9 +754,16 @@ mod tests {
         let settings = Settings::load(Some(&file)).expect("valid file");
         assert_eq!(settings.listen.to_string(), "127.0.0.1:4999");
         assert_eq!(settings.blocks.len(), 1);
-        std::fs::write(&file, "SALES_API_URL = \"unterminated\nSALES_AUTH_TOKEN = \"very-secret\"").expect("write");
+        std::fs::write(
+            &file,
+            "SALES_API_URL = \"unterminated\nSALES_AUTH_TOKEN = \"very-secret\"",
+        )
+        .expect("write");
         let error = Settings::load(Some(&file)).expect_err("bad TOML").to_string();
-        assert!(error.contains("not valid TOML") && !error.contains("very-secret"), "{error}");
+        assert!(
+            error.contains("not valid TOML") && !error.contains("very-secret"),
+            "{error}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -807,7 +840,6 @@ mod tests {
         assert_eq!(settings.blocks[0].base_url.as_str(), "http://crm.test:8000/api/crm");
         assert!(!format!("{settings:?}").contains("crm-secret-xyz"));
     }
-
     #[test]
     fn link_index_is_a_sqlite_file_unless_database_url_is_set() {
         let settings = Settings::from_raw(RawSettings::default()).expect("valid");

@@ -16,10 +16,9 @@ use crate::{
         search::SearchClient,
     },
     cache::{CacheSettings, ResponseCache, documents::ParsedDocuments},
+    callers::{Caller, Callers},
     config::Settings,
     limits::{self, OperationLimits},
-    server::SurfaceSettings,
-    callers::{Caller, Callers},
     links::{LinkError, LinkIndex, LinkLoader},
     loaders::{BlockLoader, Loaders, RequestScope},
     metrics::Metrics,
@@ -27,6 +26,7 @@ use crate::{
         self, GatewaySchema,
         errors::{SchemaError, ensure_codes, request_error_response},
     },
+    server::SurfaceSettings,
     shared_cache::{self, SharedCacheError},
     shutdown::Readiness,
 };
@@ -101,15 +101,17 @@ impl Gateway {
             }),
             introspection_schema: schema::build_with(|builder| {
                 let builder = settings.documents.install(builder);
-                settings.surface.install(settings.limits.install_for_introspection(builder))
+                settings
+                    .surface
+                    .install(settings.limits.install_for_introspection(builder))
             }),
             surface: settings.surface.clone(),
             clients: Arc::new(clients),
             cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
             limits: settings.limits,
+            callers: Callers::new(settings.callers.clone()),
             // Opened lazily: the first use creates the tables (`serve` does so at start).
             links: LinkIndex::open(&settings.link_index)?,
-            callers: Callers::new(settings.callers.clone()),
             request_timeout: settings.http.request_timeout,
             metrics,
             readiness: Readiness::default(),
@@ -199,7 +201,8 @@ impl Gateway {
 
     /// Runs one GraphQL request with its own loaders. Fields still waiting for a block when
     /// the operation's deadline passes fail on their own; should execution still run long
-    /// after it (a write in flight), the caller gets a timeout instead of waiting on.
+    /// after it (a write in flight), the caller gets a timeout instead of waiting on. The
+    /// answer leaves only after the operation's invalidations reached the other replicas.
     pub async fn execute(&self, request: async_graphql::Request, scope: RequestScope) -> async_graphql::Response {
         self.execute_as(request, scope, &Caller::Service).await
     }
@@ -220,7 +223,6 @@ impl Gateway {
         response
     }
 
-    /// The answer leaves only after the operation's invalidations reached the other replicas.
     async fn execute_observed(
         &self,
         request: async_graphql::Request,

@@ -193,8 +193,18 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
     gateway.links().ready().await?;
     if settings.sandbox {
         // The sandbox's demo data is fresh on every start: index what it can prove.
-        let report = reindex(gateway.clients(), gateway.links(), ReindexOptions::default(), &NoProgress).await?;
-        tracing::info!(added = report.added.len(), kept = report.kept, "sandbox identity links indexed");
+        let report = reindex(
+            gateway.clients(),
+            gateway.links(),
+            ReindexOptions::default(),
+            &NoProgress,
+        )
+        .await?;
+        tracing::info!(
+            added = report.added.len(),
+            kept = report.kept,
+            "sandbox identity links indexed"
+        );
     }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

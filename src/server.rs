@@ -128,8 +128,7 @@ pub async fn serve(
         .await
 }
 
-/// GraphiQL with the example operations as tabs and, when callers need a key, the
-/// `Authorization` header to fill in (see `documents::playground`).
+/// GraphiQL with the example operations as tabs (see `documents::playground`).
 async fn playground(State(gateway): State<Gateway>) -> Html<String> {
     Html(graphiql_page("/graphql", gateway.callers().requires_key()))
 }
@@ -147,14 +146,10 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
             Json(json!({ "ready": false, "draining": true })),
         );
     }
-    let probes = gateway
-        .clients()
-        .configured()
-        .into_iter()
-        .map(|http| async move {
-            let reachable = http.probe(Duration::from_secs(2)).await;
-            (http.block().label(), reachable)
-        });
+    let probes = gateway.clients().configured().into_iter().map(|http| async move {
+        let reachable = http.probe(Duration::from_secs(2)).await;
+        (http.block().label(), reachable)
+    });
     let results = join_all(probes).await;
     let ready = results.iter().all(|(_, reachable)| *reachable);
     let blocks: serde_json::Map<String, serde_json::Value> = results
@@ -162,11 +157,7 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
         .map(|(block, reachable)| {
             (
                 block.to_owned(),
-                json!(if reachable {
-                    "reachable"
-                } else {
-                    "unreachable"
-                }),
+                json!(if reachable { "reachable" } else { "unreachable" }),
             )
         })
         .collect();
@@ -178,10 +169,7 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
     (status, Json(json!({ "ready": ready, "blocks": blocks })))
 }
 
-async fn graphql(
-    State(gateway): State<Gateway>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
+async fn graphql(State(gateway): State<Gateway>, request: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let media_type = negotiate(&parts.headers);
     let (caller, batch) = match admit(&gateway, &parts, body).await {
@@ -199,9 +187,7 @@ async fn graphql(
         batch
     };
     let response = match batch {
-        BatchRequest::Single(request) => {
-            BatchResponse::Single(gateway.execute_as(request, scope, &caller).await)
-        }
+        BatchRequest::Single(request) => BatchResponse::Single(gateway.execute_as(request, scope, &caller).await),
         BatchRequest::Batch(requests) => BatchResponse::Batch(
             join_all(
                 requests
@@ -246,11 +232,7 @@ impl Refusal {
 }
 
 /// The checks before execution, cheapest first: transport, caller, body, batch.
-async fn admit(
-    gateway: &Gateway,
-    parts: &Parts,
-    body: Body,
-) -> Result<(Caller, BatchRequest), Refusal> {
+async fn admit(gateway: &Gateway, parts: &Parts, body: Body) -> Result<(Caller, BatchRequest), Refusal> {
     check_transport(parts, gateway.surface().csrf_prevention)?;
     let caller = gateway
         .callers()
@@ -282,18 +264,31 @@ fn check_transport(parts: &Parts, csrf_prevention: bool) -> Result<(), Refusal> 
             SchemaError::bad_input("send the request as `Content-Type: application/json`"),
         ));
     }
-    let preflighted = PREFLIGHT_HEADERS.iter().any(|name| {
-        parts
-            .headers
-            .get(*name)
-            .is_some_and(|value| !value.as_bytes().trim_ascii().is_empty())
-    });
+    let preflighted = has_non_simple_content_type(&parts.headers)
+        || PREFLIGHT_HEADERS.iter().any(|name| {
+            parts
+                .headers
+                .get(*name)
+                .is_some_and(|value| !value.as_bytes().trim_ascii().is_empty())
+        });
     if csrf_prevention && parts.method == Method::GET && !preflighted {
         return Err(Refusal::bad_request(
-            "GET requests need an `apollo-require-preflight` (or `x-apollo-operation-name`) header, as CSRF prevention; or use POST with `Content-Type: application/json`",
+            "GET requests need an `apollo-require-preflight` (or `x-apollo-operation-name`) header or a `Content-Type: application/json` header, as CSRF prevention; or use POST with `Content-Type: application/json`",
         ));
     }
     Ok(())
+}
+
+/// A `Content-Type` outside the CORS-safelisted three forces a preflight, so such a GET
+/// cannot come from a cross-site form or image (the rule Apollo Router applies).
+fn has_non_simple_content_type(headers: &HeaderMap) -> bool {
+    const SIMPLE: [&str; 3] = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"];
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .is_some_and(|essence| !essence.is_empty() && !SIMPLE.iter().any(|simple| essence.eq_ignore_ascii_case(simple)))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -308,11 +303,7 @@ fn read_query_string(parts: &Parts) -> Result<BatchRequest, Refusal> {
     let query = parts.uri.query().unwrap_or("");
     async_graphql::http::parse_query_string(query)
         .map(BatchRequest::Single)
-        .map_err(|_| {
-            Refusal::bad_request(
-                "a GET request needs a `query` parameter (and JSON `variables`, if any)",
-            )
-        })
+        .map_err(|_| Refusal::bad_request("a GET request needs a `query` parameter (and JSON `variables`, if any)"))
 }
 
 /// Reads at most `max_bytes` of body (413 past that) and decodes one operation or a batch.
@@ -332,9 +323,7 @@ async fn read_body(parts: &Parts, body: Body, max_bytes: usize) -> Result<BatchR
     if declared.is_some_and(|length| length > max_bytes as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, max_bytes)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, max_bytes).await.map_err(|_| too_large())?;
     serde_json::from_slice::<BatchRequest>(&bytes).map_err(|error| {
         let message = match error.classify() {
             serde_json::error::Category::Data => {
@@ -366,9 +355,10 @@ fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Resul
         }
     };
     // A hash alone (`extensions.persistedQuery`) stands for a document.
-    if requests.iter().any(|request| {
-        request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery")
-    }) {
+    if requests
+        .iter()
+        .any(|request| request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery"))
+    {
         return Err(Refusal::bad_request("the request has no `query`"));
     }
     if method == Method::GET && requests.iter().any(|request| is_mutation(request)) {
@@ -398,10 +388,7 @@ fn is_mutation(request: &Request) -> bool {
 /// `application/graphql-response+json` when the caller accepts it, else `application/json`
 /// (the stock handler always answers the former, which breaks JSON-only clients).
 fn negotiate(headers: &HeaderMap) -> &'static str {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains(GRAPHQL_RESPONSE_JSON) {
         GRAPHQL_RESPONSE_JSON
     } else {
@@ -414,10 +401,7 @@ fn wants_fresh(headers: &HeaderMap) -> bool {
         .get_all(header::CACHE_CONTROL)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
-        })
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")))
 }
 
 /// A response to a request that never executed (it did not parse or validate, or was
@@ -454,11 +438,7 @@ fn response_json(response: &async_graphql::Response) -> serde_json::Result<serde
     Ok(json)
 }
 
-fn respond(
-    media_type: &'static str,
-    status: StatusCode,
-    response: BatchResponse,
-) -> axum::response::Response {
+fn respond(media_type: &'static str, status: StatusCode, response: BatchResponse) -> axum::response::Response {
     let json = match &response {
         BatchResponse::Single(response) => response_json(response),
         BatchResponse::Batch(responses) => responses

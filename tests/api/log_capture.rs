@@ -13,7 +13,10 @@ pub struct Captured(Arc<Mutex<Vec<u8>>>);
 impl Captured {
     /// Everything logged so far.
     pub fn contents(&self) -> String {
-        self.0.lock().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
     }
 }
 

@@ -72,6 +72,26 @@ async fn csrf_prevention_refuses_simple_requests_before_anything_runs() {
         .await
         .expect("answer");
     assert_eq!(preflighted.status(), 200);
+
+    // A non-simple content type forces a preflight too; a simple one does not.
+    let json_typed = app
+        .http
+        .get(app.endpoint())
+        .header("content-type", "application/json")
+        .query(&[("query", "{ persons(first: 1) { totalCount } }")])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(json_typed.status(), 200);
+    let text_typed = app
+        .http
+        .get(app.endpoint())
+        .header("content-type", "text/plain")
+        .query(&[("query", "{ persons(first: 1) { totalCount } }")])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(text_typed.status(), 400);
 }
 
 #[tokio::test]
