@@ -214,7 +214,7 @@ impl Gateway {
         scope: RequestScope,
         caller: &Caller,
     ) -> async_graphql::Response {
-        let observation = self.metrics.operation_started(&request);
+        let observation = self.metrics.operation_started(&request, self.parsed_documents());
         let response = self
             .execute_observed(request, scope, caller)
             .instrument(observation.span())

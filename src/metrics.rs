@@ -16,7 +16,7 @@ use std::{
     time::Instant,
 };
 
-use async_graphql::parser::{parse_query, types::OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::{
     extract::{Request, State},
     http::{StatusCode, header},
@@ -27,7 +27,12 @@ use moka::notification::RemovalCause;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use reqwest::Method;
 
-use crate::{blocks::BlockName, cache::Resource, gateway::Gateway, telemetry};
+use crate::{
+    blocks::BlockName,
+    cache::{Resource, documents::ParsedDocuments},
+    gateway::Gateway,
+    telemetry,
+};
 
 /// At most this many distinct operation names become label values; the rest count as
 /// `other`, so callers cannot grow the label set without bound.
@@ -179,8 +184,13 @@ impl Metrics {
     }
 
     /// Starts observing one GraphQL operation: its span, the in-flight gauge, the timer.
-    pub fn operation_started(&self, request: &async_graphql::Request) -> OperationObservation {
-        let info = OperationInfo::of(request);
+    /// The document comes from `documents`, so a warm request is not parsed again here.
+    pub fn operation_started(
+        &self,
+        request: &async_graphql::Request,
+        documents: &ParsedDocuments,
+    ) -> OperationObservation {
+        let info = OperationInfo::of(request, documents);
         let name = self.operation_label(&info.name);
         self.inner.operations_in_flight.inc();
         OperationObservation {
@@ -331,9 +341,9 @@ struct OperationInfo {
 impl OperationInfo {
     /// Reads the request's document; an unparsable one is an `unknown` operation (its
     /// execution fails and is counted as an error).
-    fn of(request: &async_graphql::Request) -> Self {
+    fn of(request: &async_graphql::Request, documents: &ParsedDocuments) -> Self {
         let chosen = request.operation_name.as_deref();
-        let Ok(document) = parse_query(&request.query) else {
+        let Ok(document) = documents.parse(&request.query) else {
             return Self {
                 name: chosen.map(str::to_owned),
                 kind: "unknown",
@@ -584,11 +594,14 @@ mod tests {
 
     #[test]
     fn operation_name_and_type_come_from_the_selected_operation() {
-        let info = OperationInfo::of(&request("query A { a } mutation B { b }", Some("B")));
+        let info = OperationInfo::of(
+            &request("query A { a } mutation B { b }", Some("B")),
+            &ParsedDocuments::new(8),
+        );
         assert_eq!((info.name.as_deref(), info.kind), (Some("B"), "mutation"));
-        let info = OperationInfo::of(&request("{ a }", None));
+        let info = OperationInfo::of(&request("{ a }", None), &ParsedDocuments::new(8));
         assert_eq!((info.name, info.kind), (None, "query"));
-        let info = OperationInfo::of(&request("query {", Some("Broken")));
+        let info = OperationInfo::of(&request("query {", Some("Broken")), &ParsedDocuments::new(8));
         assert_eq!(info.kind, "unknown");
     }
 
@@ -607,7 +620,7 @@ mod tests {
     #[test]
     fn dropped_observations_count_as_cancelled_and_no_answer() {
         let metrics = Metrics::new().expect("metrics");
-        drop(metrics.operation_started(&request("query Q { a }", None)));
+        drop(metrics.operation_started(&request("query Q { a }", None), &ParsedDocuments::new(8)));
         drop(UpstreamObservation::start(
             Some(&metrics),
             BlockName::Crm,
