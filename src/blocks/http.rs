@@ -142,6 +142,52 @@ pub struct BlockHttp {
     operation: Option<Arc<OperationBudget>>,
     /// Where requests are counted and timed (`/metrics`); none in bare test cores.
     metrics: Option<Metrics>,
+    /// For a block whose contract is ambiguous about trailing slashes: which form its
+    /// server routes (learned from the first route miss).
+    slash: Option<Arc<SlashForm>>,
+}
+
+/// Which trailing-slash form of its paths a block's server routes. `assets.md` heads its
+/// endpoints `/users/:unique_id/` but sends `/users/user-uuid-123` in every example, so a
+/// server may route either; the client sends the examples' form and, on a route miss (404
+/// or 405 without a JSON body, unlike the block's JSON "not found"), tries the other once
+/// and keeps whichever the server routes.
+#[derive(Debug, Default)]
+struct SlashForm {
+    toggled: std::sync::atomic::AtomicBool,
+}
+
+impl SlashForm {
+    fn is_toggled(&self) -> bool {
+        self.toggled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remembers the form that was routed (a plain store: concurrent discoverers agree).
+    fn learn(&self, toggled: bool) {
+        if self.toggled.swap(toggled, std::sync::atomic::Ordering::Relaxed) != toggled {
+            tracing::info!(
+                toggled,
+                "Assets routes the other trailing-slash form; sending that form from now on"
+            );
+        }
+    }
+}
+
+/// The same URL with its path's trailing slash added or removed.
+fn toggle_trailing_slash(mut url: Url) -> Url {
+    let path = url.path().to_owned();
+    match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => url.set_path(trimmed),
+        Some(_) => {}
+        None => url.set_path(&format!("{path}/")),
+    }
+    url
+}
+
+/// A 404/405 whose body is not JSON: the server has no such route (a missing record is a
+/// JSON error in every block's contract).
+fn is_route_miss(result: &Result<Body>) -> bool {
+    matches!(result, Err(BlockError::Status { status: 404 | 405, problem, .. }) if problem.body.is_none())
 }
 
 /// How long one attempt may take, and whether the operation's deadline set that.
@@ -165,6 +211,7 @@ impl BlockHttp {
             permits,
             operation: None,
             metrics: None,
+            slash: (block == BlockName::Assets).then(|| Arc::new(SlashForm::default())),
         }
     }
 
@@ -319,14 +366,15 @@ impl BlockHttp {
                     limit,
                 })?;
         }
-        let result = match tokio::time::timeout(limit.duration, self.exchange(method, route, url, body)).await {
-            Ok(result) => result,
-            Err(_) if limit.by_deadline => return Err(self.deadline_exceeded()),
-            Err(_) => Err(BlockError::Timeout {
-                block: self.block,
-                timeout: limit.duration,
-            }),
-        };
+        let result =
+            match tokio::time::timeout(limit.duration, self.exchange_in_routed_form(method, route, url, body)).await {
+                Ok(result) => result,
+                Err(_) if limit.by_deadline => return Err(self.deadline_exceeded()),
+                Err(_) => Err(BlockError::Timeout {
+                    block: self.block,
+                    timeout: limit.duration,
+                }),
+            };
         if let Some(outcome) = breaker_outcome(&result)
             && pass.settle(outcome)
         {
@@ -373,6 +421,37 @@ impl BlockHttp {
                 retry_after,
             },
         }
+    }
+
+    /// Sends in the path form the block routes; for a block with an ambiguous contract, a
+    /// route miss is tried once more in the other form (which, if routed, is kept).
+    async fn exchange_in_routed_form(
+        &self,
+        method: Method,
+        route: &'static str,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Body> {
+        let Some(slash) = &self.slash else {
+            return self.exchange(method, route, url, body).await;
+        };
+        let toggled = slash.is_toggled();
+        let url = if toggled { toggle_trailing_slash(url) } else { url };
+        let other = (toggle_trailing_slash(url.clone()), body.clone());
+        let first = self.exchange(method.clone(), route, url, body).await;
+        if !is_route_miss(&first) {
+            return first;
+        }
+        if let Some(operation) = &self.operation
+            && operation.take_request().is_err()
+        {
+            return first;
+        }
+        let second = self.exchange(method, route, other.0, other.1).await;
+        if !is_route_miss(&second) {
+            slash.learn(!toggled);
+        }
+        second
     }
 
     /// Waits for a permit, sends, reads the body and maps the status.

@@ -24,4 +24,5 @@ mod reads;
 mod replicas;
 mod schema_file;
 mod shutdown;
+mod slash_forms;
 mod upstream_http;
