@@ -463,3 +463,56 @@ async fn graphiql_prefills_the_caller_header_when_callers_need_a_key() {
     );
     assert!(!page.contains("playground-secret-key"));
 }
+
+#[tokio::test]
+async fn link_index_examples_link_find_and_unlink_an_identity() {
+    let app = spawn_app().await;
+    // A fresh identity, registered (the index records its email) in Sales.
+    let registered = app
+        .query(
+            "mutation { registerIdentity(input: { uniqueId: \"example-link-1\", email: \"Link.Example@example.com\", blocks: [SALES] }) { outcomes { status } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        registered["data"]["registerIdentity"]["outcomes"][0]["status"], "CREATED",
+        "{registered}"
+    );
+    let person = app
+        .sandbox
+        .demo
+        .persons
+        .iter()
+        .find(|p| p.unique_id.is_empty() && p.duplicate_group.is_none() && p.platform_user.is_none())
+        .expect("a person no identity claims")
+        .id
+        .to_string();
+
+    let data = run(
+        &app,
+        "LinkIdentity",
+        json!({ "input": { "identityId": "example-link-1", "personId": person } }),
+    )
+    .await;
+    let payload = &data["linkIdentity"];
+    assert!(user_errors(payload).is_empty(), "{payload}");
+    assert_eq!(payload["link"]["block"], "CRM");
+    assert_eq!(payload["link"]["externalId"], person.as_str());
+    assert_eq!(payload["identity"]["person"]["id"], person.as_str());
+
+    let data = run(&app, "IdentityByEmail", json!({ "email": "LINK.EXAMPLE@EXAMPLE.COM" })).await;
+    let found = &data["identityByEmail"];
+    assert_eq!(found["id"], "example-link-1", "{data}");
+    assert_eq!(found["person"]["id"], person.as_str());
+
+    let data = run(
+        &app,
+        "UnlinkIdentity",
+        json!({ "input": { "identityId": "example-link-1", "personId": person } }),
+    )
+    .await;
+    let payload = &data["unlinkIdentity"];
+    assert!(user_errors(payload).is_empty(), "{payload}");
+    assert_eq!(payload["removed"]["externalId"], person.as_str());
+    assert_eq!(payload["identity"]["links"], json!([]));
+}
