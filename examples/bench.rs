@@ -6,6 +6,10 @@
 //! the same axum stack) and `cache_memory`. Each line carries its targets and `pass`.
 //! `--quick` shortens the throughput runs from 5 s to 1 s.
 
+/// glibc's malloc serializes on its arena locks under concurrent load; mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{
     collections::HashSet,
     error::Error,

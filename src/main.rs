@@ -1,6 +1,10 @@
 //! The `blocks-gateway` command: serve (default), print the schema, maintain the identity
 //! link index (reindex, export, import).
 
+/// glibc's malloc serializes on its arena locks under concurrent load; mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{path::PathBuf, process::ExitCode};
 
 use blocks_gateway::{
