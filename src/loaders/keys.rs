@@ -30,6 +30,32 @@ fn page_of<T>(page: Page<T>, make: fn(T) -> Arc<Record<T>>) -> RecordPage<T> {
     }
 }
 
+/// A key that is a record's id in one block: the record type, the cached resource and how
+/// the block is asked for it (`clients` and the `id` text are in scope). The attached doc
+/// comment documents the key.
+macro_rules! id_key {
+    ($(#[$doc:meta])* $name:ident => $record:ty, $resource:ident, |$clients:ident, $id:ident| $fetch:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(pub String);
+
+        impl RecordKey for $name {
+            type Record = $record;
+            const RESOURCE: Resource = Resource::$resource;
+
+            fn cache_id(&self) -> String {
+                self.0.clone()
+            }
+
+            async fn fetch(&self, loader: &BlockLoader) -> Result<Option<$record>, BlockError> {
+                let $clients = loader.clients();
+                let $id = self.0.as_str();
+                $fetch
+            }
+        }
+    };
+}
+
 /// A Sales user by unique id. `complete` asks for the detail answer (list items lack
 /// `phone` and `orders_count`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -81,22 +107,10 @@ impl RecordKey for SalesUsersPageKey {
     }
 }
 
-/// A Sales customer by unique id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SalesCustomerKey(pub String);
-
-impl RecordKey for SalesCustomerKey {
-    type Record = SalesCustomer;
-    const RESOURCE: Resource = Resource::SalesCustomer;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SalesCustomer>, BlockError> {
-        loader.clients().sales()?.get_customer(&self.0).await
-    }
-}
+id_key!(
+    /// A Sales customer by unique id.
+    SalesCustomerKey => SalesCustomer, SalesCustomer, |clients, id| clients.sales()?.get_customer(id).await
+);
 
 /// A Sales entity by unique id. Sales documents no entity detail endpoint, so entities are
 /// found in the whole entity list, fetched once (all pages concurrently) and cached.
@@ -141,90 +155,30 @@ async fn sales_entity_index(loader: &BlockLoader) -> Result<HashMap<String, Sale
         .collect())
 }
 
-/// A Search identity by unique id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SearchIdentityKey(pub String);
+id_key!(
+    /// A Search identity by unique id.
+    SearchIdentityKey => SearchIdentity, SearchIdentity, |clients, id| clients.search()?.get_identity(id).await
+);
 
-impl RecordKey for SearchIdentityKey {
-    type Record = SearchIdentity;
-    const RESOURCE: Resource = Resource::SearchIdentity;
+id_key!(
+    /// An Assets user by unique id.
+    AssetsUserKey => AssetsUser, AssetsUser, |clients, id| clients.assets()?.get_user(id).await
+);
 
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
+id_key!(
+    /// An Assets user's assets.
+    AssetsUserAssetsKey => Vec<Asset>, AssetsUserAssets, |clients, id| clients.assets()?.user_assets(id).await
+);
 
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SearchIdentity>, BlockError> {
-        loader.clients().search()?.get_identity(&self.0).await
-    }
-}
+id_key!(
+    /// An Assets user's entities.
+    AssetsUserEntitiesKey => Vec<AssetsEntity>, AssetsUserEntities, |clients, id| clients.assets()?.user_entities(id).await
+);
 
-/// An Assets user by unique id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssetsUserKey(pub String);
-
-impl RecordKey for AssetsUserKey {
-    type Record = AssetsUser;
-    const RESOURCE: Resource = Resource::AssetsUser;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<AssetsUser>, BlockError> {
-        loader.clients().assets()?.get_user(&self.0).await
-    }
-}
-
-/// An Assets user's assets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssetsUserAssetsKey(pub String);
-
-impl RecordKey for AssetsUserAssetsKey {
-    type Record = Vec<Asset>;
-    const RESOURCE: Resource = Resource::AssetsUserAssets;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<Asset>>, BlockError> {
-        loader.clients().assets()?.user_assets(&self.0).await
-    }
-}
-
-/// An Assets user's entities.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssetsUserEntitiesKey(pub String);
-
-impl RecordKey for AssetsUserEntitiesKey {
-    type Record = Vec<AssetsEntity>;
-    const RESOURCE: Resource = Resource::AssetsUserEntities;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<AssetsEntity>>, BlockError> {
-        loader.clients().assets()?.user_entities(&self.0).await
-    }
-}
-
-/// An Assets user's ownership records.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AssetsUserOwnershipKey(pub String);
-
-impl RecordKey for AssetsUserOwnershipKey {
-    type Record = Vec<OwnershipRecord>;
-    const RESOURCE: Resource = Resource::AssetsUserOwnership;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Vec<OwnershipRecord>>, BlockError> {
-        loader.clients().assets()?.user_ownership(&self.0).await
-    }
-}
+id_key!(
+    /// An Assets user's ownership records.
+    AssetsUserOwnershipKey => Vec<OwnershipRecord>, AssetsUserOwnership, |clients, id| clients.assets()?.user_ownership(id).await
+);
 
 /// A B2B user by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -289,22 +243,10 @@ impl RecordKey for B2bEmailKey {
     }
 }
 
-/// A CRM person by UUID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PersonKey(pub String);
-
-impl RecordKey for PersonKey {
-    type Record = CrmPerson;
-    const RESOURCE: Resource = Resource::CrmPerson;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<CrmPerson>, BlockError> {
-        loader.clients().crm()?.get_person(&self.0).await
-    }
-}
+id_key!(
+    /// A CRM person by UUID.
+    PersonKey => CrmPerson, CrmPerson, |clients, id| clients.crm()?.get_person(id).await
+);
 
 /// A page of the CRM persons list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -337,22 +279,10 @@ impl RecordKey for PersonsPageKey {
     }
 }
 
-/// A CRM organization by UUID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OrganizationKey(pub String);
-
-impl RecordKey for OrganizationKey {
-    type Record = CrmOrganization;
-    const RESOURCE: Resource = Resource::CrmOrganization;
-
-    fn cache_id(&self) -> String {
-        self.0.clone()
-    }
-
-    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<CrmOrganization>, BlockError> {
-        loader.clients().crm()?.get_organization(&self.0).await
-    }
-}
+id_key!(
+    /// A CRM organization by UUID.
+    OrganizationKey => CrmOrganization, CrmOrganization, |clients, id| clients.crm()?.get_organization(id).await
+);
 
 /// A page of the CRM organizations list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
