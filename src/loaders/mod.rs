@@ -28,7 +28,7 @@ pub use invalidate::{Touched, forget};
 pub use keys::*;
 
 use crate::{
-    blocks::{BlockClients, BlockError, BlockName, operation::OperationBudget},
+    blocks::{BlockClients, BlockError, operation::OperationBudget},
     cache::{CacheKey, EntryKind, Record, Resource, ResponseCache},
     metrics::Metrics,
 };
@@ -309,9 +309,4 @@ where
     loaders
         .feed_many(records.into_iter().map(|(key, record)| (key, Ok(Some(record)))))
         .await;
-}
-
-/// The block of a resource (for errors raised before any request).
-pub fn block_of(resource: Resource) -> BlockName {
-    resource.block()
 }
