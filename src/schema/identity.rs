@@ -40,6 +40,15 @@ pub struct Identity {
     id: String,
 }
 
+/// Whether `first_known` reports a block that failed before the one that answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EarlierFailures {
+    /// Reported beside the value (the field that shows the value).
+    Report,
+    /// Not reported (an internal use; the shown field reports it).
+    Quiet,
+}
+
 type Candidate<'a> = BoxFuture<'a, Result<Option<String>, SchemaError>>;
 
 impl Identity {
@@ -113,13 +122,19 @@ impl Identity {
 
     /// The first value known, in the order given (Sales, Search, Assets). Candidates load
     /// concurrently. A block that failed before the one that answered is reported as an
-    /// error beside the value; when none answered, the first failure is the field's error.
-    async fn first_known(ctx: &Context<'_>, candidates: Vec<Candidate<'_>>) -> Result<Option<String>> {
+    /// error beside the value when `earlier` says so (the field that shows the value does;
+    /// internal uses do not, so one failure is one error); when none answered, the first
+    /// failure is the error.
+    async fn first_known(
+        ctx: &Context<'_>,
+        candidates: Vec<Candidate<'_>>,
+        earlier: EarlierFailures,
+    ) -> Result<Option<String>> {
         let mut failure = None;
         for outcome in join_all(candidates).await {
             match outcome {
                 Ok(Some(value)) => {
-                    if let Some(error) = failure {
+                    if let (Some(error), EarlierFailures::Report) = (failure, earlier) {
                         report(ctx, error);
                     }
                     return Ok(Some(value));
@@ -137,7 +152,7 @@ impl Identity {
     }
 
     /// The first email known, in order Sales, Search, Assets.
-    pub(crate) async fn email_value(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+    pub(crate) async fn email_value(&self, ctx: &Context<'_>, earlier: EarlierFailures) -> Result<Option<String>> {
         Self::first_known(
             ctx,
             vec![
@@ -145,6 +160,7 @@ impl Identity {
                 self.search_candidate(ctx, |s| s.email.clone()),
                 self.assets_candidate(ctx, |a| a.email.clone()),
             ],
+            earlier,
         )
         .await
     }
@@ -215,7 +231,7 @@ impl Identity {
 
     /// The first email known, in order Sales, Search, Assets.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        self.email_value(ctx).await
+        self.email_value(ctx, EarlierFailures::Report).await
     }
 
     /// The first display name known, in order Sales, Search (`name`), Assets.
@@ -227,6 +243,7 @@ impl Identity {
                 self.search_candidate(ctx, |s| s.name.clone()),
                 self.assets_candidate(ctx, |a| a.display_name.clone()),
             ],
+            EarlierFailures::Report,
         )
         .await
     }
@@ -239,6 +256,7 @@ impl Identity {
                 self.sales_candidate(ctx, |u| u.phone.clone()),
                 self.search_candidate(ctx, |s| s.phone.clone()),
             ],
+            EarlierFailures::Report,
         )
         .await
     }
@@ -251,6 +269,7 @@ impl Identity {
                 self.search_candidate(ctx, |s| s.avatar_url.clone()),
                 self.assets_candidate(ctx, |a| a.avatar_url.clone()),
             ],
+            EarlierFailures::Report,
         )
         .await
     }
@@ -288,7 +307,7 @@ impl Identity {
         if let Some(linked) = links::linked_b2b_user(ctx, &self.id).await? {
             return Ok(Some(linked));
         }
-        let Some(email) = self.email_value(ctx).await? else {
+        let Some(email) = self.email_value(ctx, EarlierFailures::Quiet).await? else {
             return Ok(None);
         };
         let record = load_one(loaders(ctx)?, B2bEmailKey::new(&email)).await.gql()?;

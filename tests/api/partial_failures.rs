@@ -48,6 +48,20 @@ async fn an_email_from_a_later_block_is_returned_with_the_earlier_failure_report
     assert_eq!(body["data"]["identity"]["email"], demo.email.as_str(), "{body}");
     assert_eq!(first_error_extensions(&body)["code"], "UPSTREAM_UNAVAILABLE");
     assert_eq!(first_error_extensions(&body)["block"], "SALES");
+
+    // Fields that need the email internally (the B2B match) report nothing again.
+    let both = app
+        .query(
+            "query ($id: ID!) { identity(id: $id) { email b2bUser { id } } }",
+            json!({ "id": demo.unique_id }),
+        )
+        .await;
+    assert!(both["data"]["identity"]["b2bUser"]["id"].is_i64(), "{both}");
+    assert_eq!(
+        both["errors"].as_array().map(Vec::len),
+        Some(1),
+        "one failure, one error: {both}"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use crate::{
     loaders::{AssetsUserKey, B2bUserKey, SalesUserKey, SearchIdentityKey, load_one},
     schema::{
         errors::{IntoGraphql, SchemaError, report},
-        identity::Identity,
+        identity::{EarlierFailures, Identity},
         links::{self, IdentityLink, link_index},
         loaders,
     },
@@ -153,7 +153,11 @@ pub async fn link_identity(ctx: &Context<'_>, input: IdentityLinkInput) -> Resul
         );
         return refused(target.error("IDENTITY_ALREADY_LINKED", message));
     }
-    let email = Identity::new(identity_id.clone()).email_value(ctx).await.ok().flatten();
+    let email = Identity::new(identity_id.clone())
+        .email_value(ctx, EarlierFailures::Quiet)
+        .await
+        .ok()
+        .flatten();
     let link = NewLink {
         identity_id: &identity_id,
         block: target.block,
