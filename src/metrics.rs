@@ -142,7 +142,7 @@ impl Metrics {
                 HistogramVec::new(
                     HistogramOpts::new(
                         "gateway_loader_batch_size",
-                        "Keys one DataLoader batch asked for, by resource.",
+                        "Keys one DataLoader batch asked for, by resource (1 while every key is dispatched at once).",
                     )
                     .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]),
                     &["resource"],

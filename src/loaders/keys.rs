@@ -22,12 +22,38 @@ use crate::{
 /// A page of records as cached: items shared with the per-item cache entries.
 pub type RecordPage<T> = Page<Arc<Record<T>>>;
 
-fn page_of<T>(page: Page<T>, make: fn(T) -> Arc<Record<T>>) -> RecordPage<T> {
-    Page {
-        items: page.items.into_iter().map(make).collect(),
+/// A key of a list page whose items are records with keys of their own.
+pub trait PageKey: RecordKey<Record = RecordPage<<Self::ItemKey as RecordKey>::Record>> {
+    /// The key of one item.
+    type ItemKey: RecordKey;
+
+    /// The key `item` is found under.
+    fn item_key(item: &<Self::ItemKey as RecordKey>::Record) -> Self::ItemKey;
+}
+
+/// The record type of a page key's items.
+type ItemOf<P> = <<P as PageKey>::ItemKey as RecordKey>::Record;
+
+/// A page as cached, its items wrapped by `make`. The items also go into the shared
+/// cache under their own keys (list priming): here, where the page arrives from its block,
+/// and not on every read of the cached page.
+async fn primed_page<P: PageKey>(
+    loader: &BlockLoader,
+    page: Page<ItemOf<P>>,
+    make: fn(ItemOf<P>) -> Arc<Record<ItemOf<P>>>,
+) -> RecordPage<ItemOf<P>> {
+    let page = Page {
+        items: page.items.into_iter().map(make).collect::<Vec<_>>(),
         total: page.total,
         has_next: page.has_next,
-    }
+    };
+    let items: Vec<_> = page
+        .items
+        .iter()
+        .map(|record| (P::item_key(&record.data), record.clone()))
+        .collect();
+    loader.prime(items).await;
+    page
 }
 
 /// A key that is a record's id in one block: the record type, the cached resource and how
@@ -103,7 +129,18 @@ impl RecordKey for SalesUsersPageKey {
 
     async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
         let page = loader.clients().sales()?.list_users(self.page, self.records).await?;
-        Ok(Some(page_of(page, Record::partial)))
+        Ok(Some(primed_page::<Self>(loader, page, Record::partial).await))
+    }
+}
+
+impl PageKey for SalesUsersPageKey {
+    type ItemKey = SalesUserKey;
+
+    fn item_key(user: &SalesUser) -> SalesUserKey {
+        SalesUserKey {
+            id: user.unique_id.clone().unwrap_or_default(),
+            complete: false,
+        }
     }
 }
 
@@ -275,7 +312,15 @@ impl RecordKey for PersonsPageKey {
             .list_persons(&self.filter, self.page, self.page_size)
             .await?;
         // The CRM's list items use the same schema as its detail answer.
-        Ok(Some(page_of(page, Record::complete)))
+        Ok(Some(primed_page::<Self>(loader, page, Record::complete).await))
+    }
+}
+
+impl PageKey for PersonsPageKey {
+    type ItemKey = PersonKey;
+
+    fn item_key(person: &CrmPerson) -> PersonKey {
+        PersonKey(person.id.clone())
     }
 }
 
@@ -310,6 +355,14 @@ impl RecordKey for OrganizationsPageKey {
             .crm()?
             .list_organizations(&self.filter, self.page, self.page_size)
             .await?;
-        Ok(Some(page_of(page, Record::complete)))
+        Ok(Some(primed_page::<Self>(loader, page, Record::complete).await))
+    }
+}
+
+impl PageKey for OrganizationsPageKey {
+    type ItemKey = OrganizationKey;
+
+    fn item_key(organization: &CrmOrganization) -> OrganizationKey {
+        OrganizationKey(organization.id.clone())
     }
 }

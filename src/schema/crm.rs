@@ -17,7 +17,7 @@ use crate::{
     blocks::{BlockName, crm},
     cache::Record,
     links::{LinkBlock, canonical_person_id},
-    loaders::{OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey, SalesEntityKey, load_one},
+    loaders::{OrganizationKey, OrganizationsPageKey, PersonsPageKey, SalesEntityKey, load_one},
 };
 
 /// Where a person is in the sales lifecycle.
@@ -316,16 +316,11 @@ pub async fn persons_connection(
     after: Option<String>,
 ) -> Result<PagedConnection<Person>> {
     let window = Window::parse(name, first, after.as_deref()).gql()?;
-    let fetched = fetch_window(
-        ctx,
-        window,
-        |page, page_size| PersonsPageKey {
-            filter: filter.clone(),
-            page,
-            page_size,
-        },
-        |person| PersonKey(person.id.clone()),
-    )
+    let fetched = fetch_window(ctx, window, |page, page_size| PersonsPageKey {
+        filter: filter.clone(),
+        page,
+        page_size,
+    })
     .await?;
     Ok(paged(name, window, fetched, Person::new))
 }
@@ -338,16 +333,11 @@ pub async fn organizations_connection(
     after: Option<String>,
 ) -> Result<PagedConnection<Organization>> {
     let window = Window::parse("organizations", first, after.as_deref()).gql()?;
-    let fetched = fetch_window(
-        ctx,
-        window,
-        |page, page_size| OrganizationsPageKey {
-            filter: filter.clone(),
-            page,
-            page_size,
-        },
-        |organization| OrganizationKey(organization.id.clone()),
-    )
+    let fetched = fetch_window(ctx, window, |page, page_size| OrganizationsPageKey {
+        filter: filter.clone(),
+        page,
+        page_size,
+    })
     .await?;
     Ok(paged("organizations", window, fetched, Organization::new))
 }

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     cache::Record,
-    loaders::{BlockLoader, Loaded, RecordKey, RecordPage, load_one, prime},
+    loaders::{BlockLoader, Loaded, PageKey, RecordKey, RecordPage, load_one, remember},
 };
 
 /// The largest `first` a connection accepts.
@@ -223,17 +223,17 @@ pub fn connection<T, N>(
     }
 }
 
-/// Fetches the pages covering `window` concurrently and primes the item loader with
-/// every item. Any failing page fails the whole connection. A 404 for a page after the
-/// first (DRF's "invalid page") reads as the end of the list.
+/// Fetches the pages covering `window` concurrently and feeds every item to this
+/// request's item loader (the shared cache got them when a page was fetched). Any failing
+/// page fails the whole connection. A 404 for a page after the first (DRF's "invalid
+/// page") reads as the end of the list.
 pub async fn fetch_window<K, T, I>(
     ctx: &Context<'_>,
     window: Window,
     page_key: impl Fn(u32, u32) -> K,
-    item_key: impl Fn(&T) -> I,
 ) -> async_graphql::Result<Fetched<Arc<Record<T>>>>
 where
-    K: RecordKey<Record = RecordPage<T>>,
+    K: PageKey<ItemKey = I>,
     I: RecordKey<Record = T>,
     T: Send + Sync + 'static,
     BlockLoader: async_graphql::dataloader::Loader<K, Value = Loaded<RecordPage<T>>, Error = std::convert::Infallible>
@@ -258,12 +258,12 @@ where
         fetched.more_after = page.data.has_next;
         fetched.items.extend(page.data.items.iter().cloned());
     }
-    let primed = fetched
+    let items = fetched
         .items
         .iter()
-        .map(|record| (item_key(&record.data), record.clone()))
+        .map(|record| (K::item_key(&record.data), record.clone()))
         .collect();
-    prime(loaders, primed).await;
+    remember(loaders, items).await;
     Ok(fetched)
 }
 

@@ -13,7 +13,7 @@ use super::{
     links, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
-use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUserKey, SalesUsersPageKey, load_one};
+use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUsersPageKey, load_one};
 
 /// Longest identity id accepted (the CRM's `unique_id` holds at most 128 characters).
 const MAX_IDENTITY_ID_LEN: usize = 128;
@@ -60,16 +60,7 @@ impl QueryRoot {
         #[graphql(desc = "Return identities after this cursor.")] after: Option<String>,
     ) -> Result<PagedConnection<Identity>> {
         let window = Window::parse("identities", first, after.as_deref()).gql()?;
-        let fetched = fetch_window(
-            ctx,
-            window,
-            |page, records| SalesUsersPageKey { page, records },
-            |user| SalesUserKey {
-                id: user.unique_id.clone().unwrap_or_default(),
-                complete: false,
-            },
-        )
-        .await?;
+        let fetched = fetch_window(ctx, window, |page, records| SalesUsersPageKey { page, records }).await?;
         Ok(paged("identities", window, fetched, |record| {
             Identity::new(record.data.unique_id.clone().unwrap_or_default())
         }))
