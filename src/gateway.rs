@@ -18,6 +18,7 @@ use crate::{
     cache::{CacheSettings, ResponseCache, documents::ParsedDocuments},
     callers::{Caller, Callers},
     config::Settings,
+    documents::Admission,
     limits::{self, OperationLimits},
     links::{LinkError, LinkIndex, LinkLoader},
     loaders::{BlockLoader, Loaders, RequestScope},
@@ -65,6 +66,7 @@ pub struct Gateway {
     metrics: Metrics,
     readiness: Readiness,
     documents: ParsedDocuments,
+    admission: Admission,
 }
 
 impl Gateway {
@@ -92,19 +94,19 @@ impl Gateway {
         }
         let documents = ParsedDocuments::default();
         Ok(Self {
-            schema: schema::build_with(|builder| {
-                settings
-                    .surface
-                    .install(settings.limits.install(settings.documents.install(builder)))
-                    // Last, so innermost: the other extensions' parse hooks still run.
-                    .extension(documents.clone())
-            }),
+            // No extensions: the admission does their work before execution.
+            schema: schema::build_with(|builder| settings.surface.install(settings.limits.install(builder))),
             introspection_schema: schema::build_with(|builder| {
-                let builder = settings.documents.install(builder);
                 settings
                     .surface
                     .install(settings.limits.install_for_introspection(builder))
             }),
+            admission: Admission::new(
+                &settings.documents,
+                settings.limits,
+                settings.surface.introspection,
+                documents.clone(),
+            ),
             surface: settings.surface.clone(),
             clients: Arc::new(clients),
             cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
@@ -230,6 +232,14 @@ impl Gateway {
         caller: &Caller,
     ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
+        let request = match self.admission.admit(request) {
+            Ok(request) => request,
+            Err(error) => {
+                let mut response = async_graphql::Response::from_errors(vec![error]);
+                ensure_codes(&mut response);
+                return response;
+            }
+        };
         let request = request
             .data(self.loaders_for(scope, caller))
             .data(LinkLoader::for_request(&self.links));

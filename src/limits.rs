@@ -3,8 +3,8 @@
 //! async-graphql's own limits), request limits (body size, batch size), and what execution
 //! may spend upstream (a deadline and a request cap).
 //!
-//! The document checks run as a schema extension at parse time, so they also cover
-//! documents a persisted-query hash resolved. Depth and complexity count introspection
+//! The document checks run in the gateway's admission of a request
+//! ([`crate::documents::Admission`]), after a persisted-query hash was resolved. Depth and complexity count introspection
 //! fields too, and the playground's introspection query is 13 levels deep: an operation
 //! that selects only introspection runs on a twin schema without those two limits, bounded
 //! instead by the introspection nesting rule (graphql-js' `MaxIntrospectionDepthRule`) and
@@ -12,14 +12,11 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
     time::Duration,
 };
 
 use async_graphql::{
-    Positioned, Response, SchemaBuilder, ServerResult, Variables,
-    async_trait::async_trait,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
+    Positioned, Response, SchemaBuilder,
     parser::{
         parse_query,
         types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
@@ -178,7 +175,6 @@ impl OperationLimits {
         builder
             .limit_directives(self.max_directives)
             .limit_recursive_depth(RECURSIVE_DEPTH)
-            .extension(DocumentLimits { limits: *self })
     }
 
     /// Gives async-graphql's own limit errors (plain messages, no code) the form of ours:
@@ -217,8 +213,13 @@ impl OperationLimits {
         Ok(())
     }
 
+    /// The token limit, checked on the text before it is parsed.
+    pub(crate) fn check_tokens(&self, query: &str) -> Result<(), LimitViolation> {
+        self.check(Limit::Tokens, count_tokens(query, self.max_tokens))
+    }
+
     /// The checks on a parsed document.
-    fn check_document(&self, document: &ExecutableDocument) -> Result<(), LimitViolation> {
+    pub(crate) fn check_document(&self, document: &ExecutableDocument) -> Result<(), LimitViolation> {
         self.check(Limit::Aliases, count_aliases(document))?;
         let mut walk = Walk::new(document);
         let root_fields = document
@@ -269,74 +270,15 @@ pub fn is_introspection_only(query: &str, operation_name: Option<&str>, limits: 
     !names.is_empty() && names.iter().all(|name| INTROSPECTION_ROOTS.contains(&name.as_str()))
 }
 
-/// The extension running the document checks at parse time.
-struct DocumentLimits {
-    limits: OperationLimits,
-}
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension { limits: self.limits })
+/// The root field names of every operation of `document` (fragments followed).
+pub(crate) fn root_field_names(document: &ExecutableDocument) -> Vec<String> {
+    let mut walk = Walk::new(document);
+    let mut names = Vec::new();
+    for (_, operation) in document.operations.iter() {
+        walk.root_field_names(&operation.node.selection_set, &mut names);
+        walk.entered.clear();
     }
-}
-
-struct DocumentLimitsExtension {
-    limits: OperationLimits,
-}
-
-#[async_trait]
-impl Extension for DocumentLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let refuse = |violation| request_error(&SchemaError::Limit(violation));
-        let tokens = count_tokens(query, self.limits.max_tokens);
-        self.limits.check(Limit::Tokens, tokens).map_err(refuse)?;
-        let document = next.run(ctx, query, variables).await?;
-        self.limits.check_document(&document).map_err(refuse)?;
-        Ok(document)
-    }
-}
-
-/// Refuses operations that select `__schema` or `__type` when introspection is off
-/// (async-graphql would answer them with a silent null).
-pub struct NoIntrospection;
-
-impl ExtensionFactory for NoIntrospection {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NoIntrospectionExtension)
-    }
-}
-
-struct NoIntrospectionExtension;
-
-#[async_trait]
-impl Extension for NoIntrospectionExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let mut walk = Walk::new(&document);
-        let mut names = Vec::new();
-        for (_, operation) in document.operations.iter() {
-            walk.root_field_names(&operation.node.selection_set, &mut names);
-            walk.entered.clear();
-        }
-        if names.iter().any(|name| name == "__schema" || name == "__type") {
-            return Err(request_error(&SchemaError::bad_input(
-                "introspection is turned off on this gateway",
-            )));
-        }
-        Ok(document)
-    }
+    names
 }
 
 /// Counts the lexical tokens of `query`, stopping once past `stop_after`. Close enough to

@@ -62,10 +62,8 @@ impl SurfaceSettings {
         if self.introspection {
             builder
         } else {
-            builder
-                .disable_introspection()
-                .disable_suggestions()
-                .extension(crate::limits::NoIntrospection)
+            // The admission refuses `__schema`/`__type` with an error; this hides the rest.
+            builder.disable_introspection().disable_suggestions()
         }
     }
 }

@@ -2,20 +2,13 @@
 //! documents again and again, and parsing one (pest) is the largest cost of a request the
 //! cache answers: keeping the parsed form makes a warm request several times cheaper.
 //!
-//! Installed as the innermost async-graphql extension, so every other extension's parse
-//! hook (limits, the document guard) still runs on every request and sees the document;
-//! only the parse itself is skipped. Code that needs the document before execution (the
-//! operation's kind or name) should ask [`ParsedDocuments::parse`] rather than parse again.
-//! Parse errors are not kept.
+//! The gateway's admission parses through it and hands the schema the parsed document;
+//! other code that needs the document before execution (the operation's kind or name for
+//! metrics) asks [`ParsedDocuments::parse`] too. Parse errors are not kept.
 
 use std::sync::Arc;
 
-use async_graphql::{
-    ServerResult, Variables,
-    async_trait::async_trait,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
-    parser::{self, types::ExecutableDocument},
-};
+use async_graphql::parser::{self, types::ExecutableDocument};
 use moka::sync::Cache;
 
 /// Distinct documents kept (least recently used first out).
@@ -71,83 +64,38 @@ impl Default for ParsedDocuments {
     }
 }
 
-impl ExtensionFactory for ParsedDocuments {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait]
-impl Extension for ParsedDocuments {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if let Some(document) = self.parsed.get(query) {
-            return Ok(ExecutableDocument::clone(&document));
-        }
-        let document = next.run(ctx, query, variables).await?;
-        self.keep(query, &Arc::new(document.clone()));
-        Ok(document)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
-
     use super::*;
 
-    struct Query;
-
-    #[Object]
-    impl Query {
-        async fn hello(&self, name: Option<String>) -> String {
-            format!("hello {}", name.unwrap_or_default())
-        }
-    }
-
-    fn schema_keeping_documents_in(documents: &ParsedDocuments) -> Schema<Query, EmptyMutation, EmptySubscription> {
-        Schema::build(Query, EmptyMutation, EmptySubscription)
-            .extension(documents.clone())
-            .finish()
-    }
-
-    #[tokio::test]
-    async fn a_document_is_parsed_once_and_answers_alike_with_other_variables() {
+    #[test]
+    fn a_document_is_parsed_once_and_shared() {
         let documents = ParsedDocuments::new(10);
-        let schema = schema_keeping_documents_in(&documents);
         let query = "query ($name: String) { hello(name: $name) }";
-        for name in ["a", "b"] {
-            let request =
-                async_graphql::Request::new(query).variables(Variables::from_json(serde_json::json!({ "name": name })));
-            let response = schema.execute(request).await;
-            assert!(response.errors.is_empty(), "{:?}", response.errors);
-            let data = response.data.into_json().expect("JSON");
-            assert_eq!(data["hello"], format!("hello {name}"));
-        }
-        assert_eq!(documents.len(), 1);
+        let first = documents.parse(query).expect("parses");
+        let second = documents.parse(query).expect("parses");
         assert!(
-            documents
-                .parse(query)
-                .is_ok_and(|document| document.operations.iter().count() == 1)
+            Arc::ptr_eq(&first, &second),
+            "the second parse answers from what the first kept"
         );
-        assert_eq!(documents.len(), 1, "parse answers from what execution kept");
+        assert_eq!(documents.len(), 1);
+        assert_eq!(first.operations.iter().count(), 1);
     }
 
-    #[tokio::test]
-    async fn a_document_that_does_not_parse_is_refused_every_time_and_not_kept() {
-        let documents = ParsedDocuments::new(10);
-        let schema = schema_keeping_documents_in(&documents);
+    #[test]
+    fn a_document_that_does_not_parse_is_refused_every_time_and_not_kept() {
         for _ in 0..2 {
-            let response = schema.execute("{ hello(").await;
-            assert_eq!(response.errors.len(), 1);
+            let documents = ParsedDocuments::new(10);
+            assert!(documents.parse("{ hello(").is_err());
+            assert!(documents.is_empty());
         }
-        assert!(documents.is_empty());
-        assert!(documents.parse("{ hello(").is_err());
+    }
+
+    #[test]
+    fn long_documents_are_parsed_but_not_kept() {
+        let documents = ParsedDocuments::new(10);
+        let query = format!("{{ hello {} }}", "hello ".repeat(MAX_KEPT_LEN / 6));
+        assert!(documents.parse(&query).is_ok());
         assert!(documents.is_empty());
     }
 }

@@ -2,32 +2,27 @@
 //! GraphiQL page that opens with them, trusted documents (an allow-list of document hashes)
 //! and automatic persisted queries (the Apollo `persistedQuery` extension).
 //!
-//! Both persisted-document modes hook into the schema as async-graphql extensions, so they
-//! act before parsing, validation and any upstream call:
+//! Both persisted-document modes act in the [`Admission`] of a request, before parsing,
+//! validation and any upstream call:
 //! - **trusted documents** (`GATEWAY_TRUSTED_DOCUMENTS=manifest.json`): only documents whose
 //!   SHA-256 is in the manifest run; a request may send the hash alone. APQ registration is
 //!   then off, since it would let any document in.
-//! - **APQ** (otherwise; `GATEWAY_APQ_CAPACITY` documents, 0 turns it off): async-graphql's
-//!   `ApolloPersistedQueries` with an LRU store; this module only gives its errors the codes
-//!   clients expect.
+//! - **APQ** (otherwise; `GATEWAY_APQ_CAPACITY` documents, 0 turns it off): documents
+//!   registered with their hash are kept (the least used are forgotten first) and may then be
+//!   sent by hash alone.
 
-mod guard;
+mod admission;
 mod manifest;
 pub mod playground;
 mod validate;
 
 use std::sync::Arc;
 
-use async_graphql::{
-    SchemaBuilder,
-    extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage},
-};
-
-pub use guard::ReadOnlyTransport;
+pub use admission::{Admission, ReadOnlyTransport};
 pub use manifest::{TrustedDocuments, manifest_from_dir, sha256_hex};
 pub use validate::validation_errors;
 
-/// Documents APQ remembers by default (an LRU: the least recently used is forgotten).
+/// Documents APQ remembers by default.
 pub const DEFAULT_APQ_CAPACITY: usize = 1000;
 
 /// Why a manifest or an operations directory cannot be used.
@@ -86,26 +81,6 @@ impl Default for DocumentSettings {
         Self {
             trusted: None,
             apq_capacity: DEFAULT_APQ_CAPACITY,
-        }
-    }
-}
-
-impl DocumentSettings {
-    /// Adds the document extensions to a schema under construction. The guard is added
-    /// first, so it runs around the APQ extension and can give its errors their codes.
-    pub fn install<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
-        let apq = (self.trusted.is_none())
-            .then_some(self.apq_capacity)
-            .filter(|&capacity| capacity > 0);
-        let mode = match (&self.trusted, apq) {
-            (Some(trusted), _) => guard::Mode::Trusted(trusted.clone()),
-            (None, Some(_)) => guard::Mode::Automatic,
-            (None, None) => guard::Mode::Off,
-        };
-        let builder = builder.extension(guard::DocumentGuard::new(mode));
-        match apq {
-            Some(capacity) => builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(capacity))),
-            None => builder,
         }
     }
 }
