@@ -39,6 +39,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body as text (lossy UTF-8).
     pub body: String,
+    /// When the request arrived (before the block's latency).
+    pub received_at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -64,6 +66,7 @@ impl RecordedRequest {
                 })
                 .collect(),
             body: String::from_utf8_lossy(body).into_owned(),
+            received_at: std::time::Instant::now(),
         }
     }
 }
