@@ -232,7 +232,7 @@ impl Gateway {
         caller: &Caller,
     ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
-        let request = match self.admission.admit(request) {
+        let mut request = match self.admission.admit(request) {
             Ok(request) => request,
             Err(error) => {
                 let mut response = async_graphql::Response::from_errors(vec![error]);
@@ -240,14 +240,17 @@ impl Gateway {
                 return response;
             }
         };
+        // Every introspection field starts with `__`: other documents need no walk.
+        let introspection_only = self.surface.introspection && request.query.contains("__") && {
+            let operation_name = request.operation_name.clone();
+            request
+                .parsed_query()
+                .is_ok_and(|document| limits::is_introspection_only(document, operation_name.as_deref()))
+        };
         let request = request
             .data(self.loaders_for(scope, caller))
             .data(LinkLoader::for_request(&self.links));
-        // Every introspection field starts with `__`: other documents need no second parse.
-        let schema = if self.surface.introspection
-            && request.query.contains("__")
-            && limits::is_introspection_only(&request.query, request.operation_name.as_deref(), &self.limits)
-        {
+        let schema = if introspection_only {
             &self.introspection_schema
         } else {
             &self.schema

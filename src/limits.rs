@@ -17,10 +17,7 @@ use std::{
 
 use async_graphql::{
     Positioned, Response, SchemaBuilder,
-    parser::{
-        parse_query,
-        types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
-    },
+    parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
 };
 
 use crate::{
@@ -246,17 +243,9 @@ pub fn connection_complexity(first: i32, child_complexity: usize) -> usize {
     items.saturating_mul(child_complexity).saturating_add(1)
 }
 
-/// Whether the operation `request` would run selects only introspection (`__schema`,
-/// `__type`, `__typename`). False for anything that does not parse: the regular schema
-/// reports that.
-pub fn is_introspection_only(query: &str, operation_name: Option<&str>, limits: &OperationLimits) -> bool {
-    // Never parse a document the token limit would refuse.
-    if query.is_empty() || count_tokens(query, limits.max_tokens) > limits.max_tokens {
-        return false;
-    }
-    let Ok(document) = parse_query(query) else {
-        return false;
-    };
+/// Whether the operation of `document` named `operation_name` (or its only one) selects
+/// only introspection (`__schema`, `__type`, `__typename`).
+pub fn is_introspection_only(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
     let operation = document.operations.iter().find(|(name, _)| match operation_name {
         Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
         None => true,
@@ -264,7 +253,7 @@ pub fn is_introspection_only(query: &str, operation_name: Option<&str>, limits: 
     let Some((_, operation)) = operation else {
         return false;
     };
-    let mut walk = Walk::new(&document);
+    let mut walk = Walk::new(document);
     let mut names = Vec::new();
     walk.root_field_names(&operation.node.selection_set, &mut names);
     !names.is_empty() && names.iter().all(|name| INTROSPECTION_ROOTS.contains(&name.as_str()))
@@ -470,6 +459,8 @@ impl<'a> Walk<'a> {
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::parser::parse_query;
+
     use super::*;
 
     #[test]
@@ -500,19 +491,21 @@ mod tests {
 
     #[test]
     fn introspection_only_operations_are_recognised() {
-        let limits = OperationLimits::default();
-        assert!(is_introspection_only("{ __schema { types { name } } }", None, &limits));
-        assert!(is_introspection_only(
+        let only = |query: &str, name: Option<&str>| {
+            let document = parse_query(query).expect("parses");
+            is_introspection_only(&document, name)
+        };
+        assert!(only("{ __schema { types { name } } }", None));
+        assert!(only(
             "query A { persons { totalCount } } query B { ...F } fragment F on Query { __type(name: \"X\") { name } }",
             Some("B"),
-            &limits
         ));
-        assert!(!is_introspection_only(
-            "{ __schema { types { name } } persons { totalCount } }",
-            None,
-            &limits
+        assert!(!only(
+            "query A { persons { totalCount } } query B { ...F } fragment F on Query { __type(name: \"X\") { name } }",
+            Some("A"),
         ));
-        assert!(!is_introspection_only("{ __schema", None, &limits));
+        assert!(!only("{ __schema { types { name } } persons { totalCount } }", None));
+        assert!(!only("query Q { __typename }", Some("Missing")));
     }
 
     #[test]

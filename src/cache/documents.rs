@@ -84,8 +84,8 @@ mod tests {
 
     #[test]
     fn a_document_that_does_not_parse_is_refused_every_time_and_not_kept() {
+        let documents = ParsedDocuments::new(10);
         for _ in 0..2 {
-            let documents = ParsedDocuments::new(10);
             assert!(documents.parse("{ hello(").is_err());
             assert!(documents.is_empty());
         }
