@@ -246,11 +246,7 @@ pub fn connection_complexity(first: i32, child_complexity: usize) -> usize {
 /// Whether the operation of `document` named `operation_name` (or its only one) selects
 /// only introspection (`__schema`, `__type`, `__typename`).
 pub fn is_introspection_only(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let operation = document.operations.iter().find(|(name, _)| match operation_name {
-        Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
-        None => true,
-    });
-    let Some((_, operation)) = operation else {
+    let Some((_, operation)) = crate::documents::selected_operation(document, operation_name) else {
         return false;
     };
     let mut walk = Walk::new(document);

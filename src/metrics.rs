@@ -349,12 +349,7 @@ impl OperationInfo {
                 kind: "unknown",
             };
         };
-        let selected = document.operations.iter().find(|(name, _)| match (chosen, name) {
-            (Some(chosen), Some(name)) => chosen == name.as_str(),
-            (Some(_), None) => false,
-            (None, _) => true,
-        });
-        match selected {
+        match crate::documents::selected_operation(&document, chosen) {
             Some((name, operation)) => Self {
                 name: name.map(|name| name.to_string()),
                 kind: match operation.node.ty {

@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use async_graphql::{
-    BatchRequest, BatchResponse, Request, SchemaBuilder,
-    parser::{parse_query, types::OperationType},
-};
+use async_graphql::{BatchRequest, BatchResponse, Request, SchemaBuilder, parser::types::OperationType};
 use axum::{
     Json, Router,
     body::Body,
@@ -24,6 +21,7 @@ use tower_http::{
 };
 
 use crate::{
+    cache::documents::ParsedDocuments,
     callers::{Caller, forwarded_header_names},
     documents::{ReadOnlyTransport, playground::graphiql_page},
     error::ErrorCode,
@@ -242,7 +240,7 @@ async fn admit(gateway: &Gateway, parts: &Parts, body: Body) -> Result<(Caller, 
     } else {
         read_body(parts, body, limits.max_body_bytes).await?
     };
-    check_batch(&parts.method, &batch, limits.max_batch)?;
+    check_batch(&parts.method, &batch, limits.max_batch, gateway.parsed_documents())?;
     Ok((caller, batch))
 }
 
@@ -338,7 +336,12 @@ async fn read_body(parts: &Parts, body: Body, max_bytes: usize) -> Result<BatchR
 }
 
 /// Refuses oversized batches (or any batch when batching is off) and mutations over GET.
-fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Result<(), Refusal> {
+fn check_batch(
+    method: &Method,
+    batch: &BatchRequest,
+    max_batch: usize,
+    documents: &ParsedDocuments,
+) -> Result<(), Refusal> {
     let requests: Vec<&Request> = match batch {
         BatchRequest::Single(request) => vec![request],
         BatchRequest::Batch(requests) => {
@@ -359,7 +362,7 @@ fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Resul
     {
         return Err(Refusal::bad_request("the request has no `query`"));
     }
-    if method == Method::GET && requests.iter().any(|request| is_mutation(request)) {
+    if method == Method::GET && requests.iter().any(|request| is_mutation(request, documents)) {
         return Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             SchemaError::bad_input("mutations must be sent with POST"),
@@ -368,17 +371,15 @@ fn check_batch(method: &Method, batch: &BatchRequest, max_batch: usize) -> Resul
     Ok(())
 }
 
-fn is_mutation(request: &Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
+/// Whether `request` may run a mutation: the named operation, or any when none is named
+/// (parsed through the document cache the admission reads again).
+fn is_mutation(request: &Request, documents: &ParsedDocuments) -> bool {
+    let Ok(document) = documents.parse(&request.query) else {
         return false;
     };
     let chosen = request.operation_name.as_deref();
     document.operations.iter().any(|(name, operation)| {
-        let selected = match (chosen, name) {
-            (Some(chosen), Some(name)) => chosen == name.as_str(),
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
+        let selected = chosen.is_none_or(|chosen| name.is_some_and(|name| name.as_str() == chosen));
         selected && operation.node.ty == OperationType::Mutation
     })
 }

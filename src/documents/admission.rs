@@ -189,11 +189,7 @@ fn selects_introspection(document: &ExecutableDocument) -> bool {
 
 /// A document found by its hash over a read-only transport must not be a mutation.
 fn refuse_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> Result<(), ServerError> {
-    let selected = document.operations.iter().find(|(name, _)| match operation_name {
-        Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
-        None => true,
-    });
-    match selected {
+    match super::selected_operation(document, operation_name) {
         Some((_, operation)) if operation.node.ty == OperationType::Mutation => Err(request_error(
             &SchemaError::bad_input("mutations must be sent with POST"),
         )),

@@ -18,6 +18,11 @@ mod validate;
 
 use std::sync::Arc;
 
+use async_graphql::{
+    Name, Positioned,
+    parser::types::{ExecutableDocument, OperationDefinition},
+};
+
 pub use admission::{Admission, ReadOnlyTransport};
 pub use manifest::{TrustedDocuments, manifest_from_dir, sha256_hex};
 pub use validate::validation_errors;
@@ -83,4 +88,16 @@ impl Default for DocumentSettings {
             apq_capacity: DEFAULT_APQ_CAPACITY,
         }
     }
+}
+
+/// The operation a request runs: the one named `operation_name`, or the first when none is
+/// named (execution itself refuses an unnamed request among several operations).
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(Option<&'a Name>, &'a Positioned<OperationDefinition>)> {
+    document.operations.iter().find(|(name, _)| match operation_name {
+        Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+        None => true,
+    })
 }
