@@ -122,49 +122,29 @@ impl Compound {
     }
 }
 
-impl ser::SerializeSeq for Compound {
-    type Ok = Size;
-    type Error = Never;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Size, Never> {
-        Ok(self.finish())
-    }
+/// The serde traits of compounds whose items are positional (sequences, tuples): each item
+/// is pushed, the end sums them up.
+macro_rules! positional_compound {
+    ($($trait:ident :: $method:ident),+ $(,)?) => {$(
+        impl ser::$trait for Compound {
+            type Ok = Size;
+            type Error = Never;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Size, Never> {
+                Ok(self.finish())
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for Compound {
-    type Ok = Size;
-    type Error = Never;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Size, Never> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound {
-    type Ok = Size;
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Size, Never> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound {
-    type Ok = Size;
-    type Error = Never;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Never> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Size, Never> {
-        Ok(self.finish())
-    }
-}
+positional_compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for Compound {
     type Ok = Size;
