@@ -292,20 +292,33 @@ impl ResponseCache {
     /// With the Redis tier, every other replica evicts the same before the operation's
     /// answer is sent.
     pub fn invalidate_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
-        self.evict_record(resource, id, lists);
+        self.invalidate_records(&[resource], id, lists);
+    }
+
+    /// [`invalidate_record`](Self::invalidate_record) for one id in several resources (an
+    /// identity kept by several blocks): one pass over the cache here, one eviction message
+    /// per resource to the other replicas.
+    pub fn invalidate_records(&self, resources: &[Resource], id: &str, lists: &[Resource]) {
+        self.evict_records(resources, id, lists);
         if let Some(shared) = &self.shared {
-            shared.invalidated(resource, id, lists);
+            for &resource in resources {
+                shared.invalidated(resource, id, lists);
+            }
         }
     }
 
     /// [`invalidate_record`](Self::invalidate_record) in this process only (an eviction
     /// another replica sent).
     pub fn evict_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
+        self.evict_records(&[resource], id, lists);
+    }
+
+    fn evict_records(&self, resources: &[Resource], id: &str, lists: &[Resource]) {
         let id: Arc<str> = Arc::from(id);
-        let lists = lists.to_vec();
+        let (resources, lists) = (resources.to_vec(), lists.to_vec());
         // Only fails when invalidation closures are not enabled, which `new` enables.
         let _ = self.entries.invalidate_entries_if(move |key, _| {
-            (key.resource == resource && key.id == id) || lists.contains(&key.resource)
+            (resources.contains(&key.resource) && key.id == id) || lists.contains(&key.resource)
         });
     }
 

@@ -48,17 +48,19 @@ pub fn forget(loaders: &Loaders, touched: &Touched) {
     let cache = loaders.loader().cache();
     match touched {
         Touched::Identity { id } => {
-            for resource in [
-                Resource::SalesUser,
-                Resource::SalesCustomer,
-                Resource::SearchIdentity,
-                Resource::AssetsUser,
-                Resource::AssetsUserAssets,
-                Resource::AssetsUserEntities,
-                Resource::AssetsUserOwnership,
-            ] {
-                cache.invalidate_record(resource, id, &[Resource::SalesUsersPage]);
-            }
+            cache.invalidate_records(
+                &[
+                    Resource::SalesUser,
+                    Resource::SalesCustomer,
+                    Resource::SearchIdentity,
+                    Resource::AssetsUser,
+                    Resource::AssetsUserAssets,
+                    Resource::AssetsUserEntities,
+                    Resource::AssetsUserOwnership,
+                ],
+                id,
+                &[Resource::SalesUsersPage],
+            );
             loaders.clear::<SalesUserKey>();
             loaders.clear::<SalesUsersPageKey>();
             loaders.clear::<SalesCustomerKey>();
