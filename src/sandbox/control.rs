@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -215,7 +215,8 @@ impl BlockControl {
         }
     }
 
-    /// Delay added before answering each request.
+    /// Time from each request's arrival to its answer: the block does its work within it
+    /// and answers no sooner (a slower handler answers when it is done).
     pub fn set_latency(&self, latency: Duration) {
         lock(&self.knobs).latency = latency;
     }
@@ -318,9 +319,11 @@ pub(crate) fn wrap(router: Router, control: Arc<BlockControl>) -> Router {
         .layer(middleware::from_fn_with_state(control, control_layer))
 }
 
-/// Record, count, delay, inject faults, authenticate, then hand over to the block.
+/// Record, count, inject faults, authenticate, hand over to the block, then hold the
+/// answer until the block's latency has passed since the request arrived.
 async fn control_layer(State(control): State<Arc<BlockControl>>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
+    let arrived = std::time::Instant::now();
+    let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -334,9 +337,19 @@ async fn control_layer(State(control): State<Arc<BlockControl>>, request: Reques
     let _in_flight = InFlight::enter(&control);
 
     let plan = lock(&control.knobs).plan();
+    let response = answer(&control, &plan, parts, body, next).await;
+    // The latency is the arrival-to-answer time, as a remote server's would be: the
+    // block's own work happens inside it instead of after it. async-io's timer keeps it
+    // to within microseconds; Tokio's rounds every deadline up to its next millisecond
+    // tick, which would add about a millisecond to every answer.
     if !plan.latency.is_zero() {
-        tokio::time::sleep(plan.latency).await;
+        async_io::Timer::at(arrived + plan.latency).await;
     }
+    response
+}
+
+/// What the block answers, faults first.
+async fn answer(control: &BlockControl, plan: &Plan, mut parts: Parts, body: Bytes, next: Next) -> Response {
     if plan.hang {
         tokio::time::sleep(HANG_FOR).await;
     }

@@ -637,3 +637,26 @@ async fn concurrent_requests_are_served_concurrently() {
     assert_eq!(control.request_count(), 4);
     assert!(control.max_in_flight() >= 2, "requests were served concurrently");
 }
+
+#[tokio::test]
+async fn latency_runs_from_arrival_to_answer_for_answers_and_refusals_alike() {
+    let sandbox = sandbox().await;
+    let control = &sandbox.sales.control;
+    let latency = Duration::from_millis(40);
+    control.set_latency(latency);
+
+    let started = std::time::Instant::now();
+    let found = call(&sandbox, &sandbox.sales, Method::GET, "/users/", None).await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(started.elapsed() >= latency, "answered after {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let refused = client()
+        .get(format!("{}/users/", sandbox.sales.base_url))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() >= latency, "refused after {:?}", started.elapsed());
+    assert_eq!(control.request_count(), 2);
+}
