@@ -127,12 +127,27 @@ fn json(value: &Option<Value>) -> Option<Json<Value>> {
 /// A person in the CRM.
 pub struct Person {
     record: Arc<Record<crm::CrmPerson>>,
+    /// The identity the link index links this person to, when the page it came in read
+    /// the index for all its persons at once (`Some(None)`: not linked); `None`: not read
+    /// yet, `identity` asks the index itself.
+    linked_identity: Option<Option<String>>,
 }
 
 impl Person {
     /// Wraps a loaded record.
     pub fn new(record: Arc<Record<crm::CrmPerson>>) -> Self {
-        Self { record }
+        Self {
+            record,
+            linked_identity: None,
+        }
+    }
+
+    /// Wraps a record of a page whose links were read together (see `linked_identity`).
+    fn with_linked_identity(record: Arc<Record<crm::CrmPerson>>, linked: Option<String>) -> Self {
+        Self {
+            record,
+            linked_identity: Some(linked),
+        }
     }
 
     fn data(&self) -> &crm::CrmPerson {
@@ -216,9 +231,11 @@ impl Person {
     /// The identity this person belongs to: the one the identity link index links it to,
     /// else the one named by the person's `unique_id`.
     async fn identity(&self, ctx: &Context<'_>) -> Result<Option<Identity>> {
-        if let Some(linked) =
-            links::identity_holding(ctx, LinkBlock::Crm, &canonical_person_id(&self.data().id)).await?
-        {
+        let linked = match &self.linked_identity {
+            Some(linked) => linked.clone(),
+            None => links::identity_holding(ctx, LinkBlock::Crm, &canonical_person_id(&self.data().id)).await?,
+        };
+        if let Some(linked) = linked {
             return Ok(Some(Identity::new(linked)));
         }
         let unique_id = self.data().unique_id.as_deref().map(str::trim).unwrap_or_default();
@@ -322,7 +339,20 @@ pub async fn persons_connection(
         page_size,
     })
     .await?;
-    Ok(paged(name, window, fetched, Person::new))
+    if !asks_for_identities(ctx) {
+        return Ok(paged(name, window, fetched, Person::new));
+    }
+    let ids = fetched.items.iter().map(|record| record.data.id.as_str());
+    let mut holders = links::identities_holding_persons(ctx, ids).await?;
+    Ok(paged(name, window, fetched, |record| {
+        let linked = holders.remove(&canonical_person_id(&record.data.id));
+        Person::with_linked_identity(record, linked)
+    }))
+}
+
+/// Whether the selection asks for the identity of the connection's persons.
+fn asks_for_identities(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("edges").field("node").field("identity").exists()
 }
 
 /// A page of organizations, priming the organization loader with every item.

@@ -4,6 +4,8 @@
 //! the request's [`LinkLoaders`], so a list of persons asking for their identities costs
 //! one index query.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -15,7 +17,10 @@ use super::{
     loaders,
 };
 use crate::{
-    links::{IdentityLinksKey, Link, LinkBlock, LinkHolderKey, LinkIndex, LinkLoaders, LinkSource, SurvivorKey},
+    links::{
+        IdentityLinksKey, Link, LinkBlock, LinkHolderKey, LinkIndex, LinkLoaders, LinkSource, SurvivorKey,
+        canonical_person_id,
+    },
     loaders::{B2bEmailKey, PersonKey, load_one},
 };
 
@@ -109,6 +114,22 @@ pub async fn linked_record(ctx: &Context<'_>, identity_id: &str, block: LinkBloc
         .into_iter()
         .find(|link| link.block == block)
         .map(|link| link.external_id))
+}
+
+/// The identities holding many CRM persons, in one index query: what a page of persons
+/// asking for their identities reads before any of them is resolved, so that their
+/// identities' block reads start at once instead of after a batching delay. Keyed by
+/// canonical person id; a person missing from the map is not linked.
+pub async fn identities_holding_persons<'p>(
+    ctx: &Context<'_>,
+    person_ids: impl Iterator<Item = &'p str>,
+) -> Result<HashMap<String, String>> {
+    let ids: Vec<String> = person_ids.map(canonical_person_id).collect();
+    let links = link_index(ctx)?.holders(LinkBlock::Crm, &ids).await.gql()?;
+    Ok(links
+        .into_iter()
+        .map(|link| (link.external_id, link.identity_id))
+        .collect())
 }
 
 /// The identity holding a record, per the index.

@@ -187,7 +187,7 @@ pub fn connection<T, N>(
     connection: &'static str,
     window: Window,
     fetched: Fetched<T>,
-    node: impl Fn(T) -> N,
+    mut node: impl FnMut(T) -> N,
 ) -> PagedConnection<N> {
     let Fetched {
         items,
@@ -272,7 +272,7 @@ pub fn paged<T, N>(
     name: &'static str,
     window: Window,
     fetched: Fetched<Arc<Record<T>>>,
-    node: fn(Arc<Record<T>>) -> N,
+    node: impl FnMut(Arc<Record<T>>) -> N,
 ) -> PagedConnection<N> {
     connection(name, window, fetched, node)
 }

@@ -33,6 +33,7 @@ blocks_gateway::on_both_link_index_backends!(
     reindex_proves_the_sandbox_links_and_reports_conflicts,
     a_deleted_index_is_rebuilt_by_reindex_and_import,
     an_interrupted_reindex_resumes_after_the_last_page,
+    a_page_of_persons_shows_each_persons_identity_from_the_index,
 );
 
 const LINK: &str = r#"mutation ($input: IdentityLinkInput!) {
@@ -658,4 +659,52 @@ async fn an_interrupted_reindex_resumes_after_the_last_page(db: &TestIndex) {
         .await
         .expect("reindex");
     assert_eq!(app.block("crm").control.count("GET", "/api/crm/persons/"), crm_pages);
+}
+
+/// The persons of a page get their identities from one index read made when the page
+/// arrives: a linked person shows the identity it is linked to, the others the identity
+/// their `unique_id` names (none when blank), in both person connections.
+async fn a_page_of_persons_shows_each_persons_identity_from_the_index(db: &TestIndex) {
+    let app = app_on(db).await;
+    let linked_person = app
+        .sandbox
+        .demo
+        .persons
+        .iter()
+        .find(|p| p.unique_id.is_empty() && p.duplicate_group.is_none() && p.organization.is_some())
+        .expect("a free person in an organization");
+    let (person_id, organization) = (linked_person.id.to_string(), linked_person.organization);
+    let organization = organization.map(|id| id.to_string()).unwrap_or_default();
+    let identity_id = identity(&app, 0);
+    let payload = link(&app, json!({ "identityId": identity_id, "personId": person_id })).await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+
+    let body = app
+        .query(
+            "query ($org: ID!) {
+               persons(first: 100, filter: { organizationId: $org }) { edges { node { id uniqueId identity { id } } } }
+               organization(id: $org) { persons(first: 100) { edges { node { id uniqueId identity { id } } } } }
+             }",
+            json!({ "org": organization }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    for edges in [
+        &body["data"]["persons"]["edges"],
+        &body["data"]["organization"]["persons"]["edges"],
+    ] {
+        let nodes: Vec<&Value> = edges.as_array().expect("edges").iter().map(|e| &e["node"]).collect();
+        assert!(nodes.len() > 1, "the organization has several persons: {body}");
+        for node in nodes {
+            let expected = if node["id"] == person_id.as_str() {
+                json!({ "id": identity_id })
+            } else {
+                match node["uniqueId"].as_str().map(str::trim) {
+                    Some(unique_id) if !unique_id.is_empty() => json!({ "id": unique_id }),
+                    _ => Value::Null,
+                }
+            };
+            assert_eq!(node["identity"], expected, "{node}");
+        }
+    }
 }
