@@ -3,6 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::{
@@ -164,7 +165,7 @@ impl Gateway {
     /// Fresh loaders for one GraphQL operation: per-operation copies of the block clients
     /// that count every call against the operation's deadline and request cap.
     pub fn loaders(&self, scope: RequestScope) -> Loaders {
-        self.loaders_for(scope, &Caller::Service)
+        self.loaders_for(scope, &Caller::Service, None)
     }
 
     /// Introspection, CSRF prevention and CORS for the HTTP surface.
@@ -179,7 +180,9 @@ impl Gateway {
 
     /// Fresh loaders for one operation of `caller`: forwarded credentials replace the
     /// gateway's own, and the cache partition is theirs.
-    fn loaders_for(&self, mut scope: RequestScope, caller: &Caller) -> Loaders {
+    /// `priming`: where list priming runs, for an operation that waits for it (else
+    /// priming is done before a list is answered).
+    fn loaders_for(&self, mut scope: RequestScope, caller: &Caller, priming: Option<TaskTracker>) -> Loaders {
         let budget = Arc::new(self.limits.operation_budget());
         let forwarded = match caller {
             Caller::Service => None,
@@ -195,10 +198,14 @@ impl Gateway {
                 None => http,
             }
         });
-        BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
+        let loader = BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
             .with_budget(budget)
-            .with_metrics(self.metrics.clone())
-            .into_data_loader()
+            .with_metrics(self.metrics.clone());
+        match priming {
+            Some(priming) => loader.with_priming(priming),
+            None => loader,
+        }
+        .into_data_loader()
     }
 
     /// Runs one GraphQL request with its own loaders. Fields still waiting for a block when
@@ -247,15 +254,21 @@ impl Gateway {
                 .parsed_query()
                 .is_ok_and(|document| limits::is_introspection_only(document, operation_name.as_deref()))
         };
+        let priming = TaskTracker::new();
         let request = request
-            .data(self.loaders_for(scope, caller))
+            .data(self.loaders_for(scope, caller, Some(priming.clone())))
             .data(LinkLoader::for_request(&self.links));
         let schema = if introspection_only {
             &self.introspection_schema
         } else {
             &self.schema
         };
-        let execution = shared_cache::settle_invalidations(schema.execute(request));
+        let execution = shared_cache::settle_invalidations(async {
+            let response = schema.execute(request).await;
+            priming.close();
+            priming.wait().await;
+            response
+        });
         let mut response = match tokio::time::timeout(backstop, execution).await {
             Ok(response) => response,
             Err(_) => {

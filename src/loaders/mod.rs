@@ -23,6 +23,7 @@ use std::{
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures::FutureExt;
 use serde::{Serialize, de::DeserializeOwned};
+use tokio_util::task::TaskTracker;
 
 pub use invalidate::{Touched, forget};
 pub use keys::*;
@@ -55,6 +56,7 @@ pub struct BlockLoader {
     scope: RequestScope,
     budget: Option<Arc<OperationBudget>>,
     metrics: Option<Metrics>,
+    priming: Option<TaskTracker>,
 }
 
 impl BlockLoader {
@@ -66,7 +68,17 @@ impl BlockLoader {
             scope,
             budget: None,
             metrics: None,
+            priming: None,
         }
+    }
+
+    /// Primes the shared cache with list items on tasks of `priming` instead of before the
+    /// list is answered: the operation's reads of those items go on at once (its own memo
+    /// has them), and the operation waits for `priming` before its answer leaves, so the
+    /// items are cached by the time a client can ask for them again.
+    pub fn with_priming(mut self, priming: TaskTracker) -> Self {
+        self.priming = Some(priming);
+        self
     }
 
     /// Records cache hits and misses and batch sizes in `metrics`.
@@ -246,11 +258,22 @@ impl BlockLoader {
         self.cache.get_or_fetch(key, kind, fetch()).await
     }
 
-    /// Primes the shared cache with records that arrived in a list.
+    /// Primes the shared cache with records that arrived in a list (in the background when
+    /// the loader has a priming tracker, see [`BlockLoader::with_priming`]).
     pub async fn prime<K: RecordKey>(&self, records: impl IntoIterator<Item = (K, Arc<Record<K::Record>>)>) {
-        for (key, record) in records {
-            let cache_key = self.cache_key(K::RESOURCE, &key.cache_id());
-            self.cache.insert(cache_key, K::KIND, Some(record)).await;
+        let entries: Vec<_> = records
+            .into_iter()
+            .map(|(key, record)| (self.cache_key(K::RESOURCE, &key.cache_id()), record))
+            .collect();
+        let cache = self.cache.clone();
+        let insert_all = async move {
+            for (cache_key, record) in entries {
+                cache.insert(cache_key, K::KIND, Some(record)).await;
+            }
+        };
+        match &self.priming {
+            Some(priming) => drop(priming.spawn(insert_all)),
+            None => insert_all.await,
         }
     }
 }
