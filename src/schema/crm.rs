@@ -339,11 +339,15 @@ pub async fn persons_connection(
         page_size,
     })
     .await?;
-    if !asks_for_identities(ctx) {
-        return Ok(paged(name, window, fetched, Person::new));
-    }
     let ids = fetched.items.iter().map(|record| record.data.id.as_str());
-    let mut holders = links::identities_holding_persons(ctx, ids).await?;
+    let holders = if asks_for_identities(ctx) {
+        links::identities_holding_persons(ctx, ids).await
+    } else {
+        None
+    };
+    let Some(mut holders) = holders else {
+        return Ok(paged(name, window, fetched, Person::new));
+    };
     Ok(paged(name, window, fetched, |record| {
         let linked = holders.remove(&canonical_person_id(&record.data.id));
         Person::with_linked_identity(record, linked)

@@ -119,17 +119,26 @@ pub async fn linked_record(ctx: &Context<'_>, identity_id: &str, block: LinkBloc
 /// The identities holding many CRM persons, in one index query: what a page of persons
 /// asking for their identities reads before any of them is resolved, so that their
 /// identities' block reads start at once instead of after a batching delay. Keyed by
-/// canonical person id; a person missing from the map is not linked.
+/// canonical person id; a person missing from the map is not linked. `None` when the index
+/// could not be read: each person then asks on its own and reports its own error.
 pub async fn identities_holding_persons<'p>(
     ctx: &Context<'_>,
     person_ids: impl Iterator<Item = &'p str>,
-) -> Result<HashMap<String, String>> {
+) -> Option<HashMap<String, String>> {
     let ids: Vec<String> = person_ids.map(canonical_person_id).collect();
-    let links = link_index(ctx)?.holders(LinkBlock::Crm, &ids).await.gql()?;
-    Ok(links
-        .into_iter()
-        .map(|link| (link.external_id, link.identity_id))
-        .collect())
+    let links = match link_index(ctx).ok()?.holders(LinkBlock::Crm, &ids).await {
+        Ok(links) => links,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the identity links of a page of persons");
+            return None;
+        }
+    };
+    Some(
+        links
+            .into_iter()
+            .map(|link| (link.external_id, link.identity_id))
+            .collect(),
+    )
 }
 
 /// The identity holding a record, per the index.

@@ -708,3 +708,30 @@ async fn a_page_of_persons_shows_each_persons_identity_from_the_index(db: &TestI
         }
     }
 }
+
+/// When the index cannot be read, a page of persons still answers: each person's identity
+/// fails on its own, with a code, and the rest of every person is there.
+#[tokio::test]
+async fn an_unreadable_index_fails_each_persons_identity_not_the_page() {
+    let app = crate::helpers::spawn_app().await;
+    app.gateway.links().close().await;
+
+    let body = app
+        .query(
+            "{ persons(first: 5) { edges { node { name identity { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = body["data"]["persons"]["edges"].as_array().expect("the page answers");
+    assert_eq!(edges.len(), 5, "{body}");
+    for edge in edges {
+        assert!(edge["node"]["name"].is_string(), "{body}");
+        assert_eq!(edge["node"]["identity"], Value::Null, "{body}");
+    }
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 5, "one error per person: {body}");
+    for error in errors {
+        assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR", "{body}");
+        assert_eq!(error["path"][4], "identity", "{body}");
+    }
+}
