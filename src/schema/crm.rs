@@ -324,7 +324,8 @@ impl Organization {
     }
 }
 
-/// A page of persons, priming the person loader with every item.
+/// A page of persons, priming the person loader with every item; when the selection asks
+/// for their identities, the page reads the link index for all of them at once.
 pub async fn persons_connection(
     ctx: &Context<'_>,
     name: &'static str,

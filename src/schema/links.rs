@@ -1,8 +1,8 @@
 //! Reads of the identity link index: the `IdentityLink` type and the lookups behind
 //! `Identity.person`, `Identity.links`, `Identity.b2bUser` (when linked explicitly),
 //! `Person.identity`, `Person.mergedInto` and `Query.identityByEmail`. Lookups go through
-//! the request's [`LinkLoaders`], so a list of persons asking for their identities costs
-//! one index query.
+//! the request's [`LinkLoaders`], which batch them; a page of persons asking for their
+//! identities reads them all in one query when it arrives ([`identities_holding_persons`]).
 
 use std::collections::HashMap;
 
