@@ -12,6 +12,7 @@ use blocks_gateway::{
         reindex::{NoProgress, ReindexConflict, ReindexOptions, reindex},
         testing::TestIndex,
     },
+    sandbox::DemoPerson,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -79,13 +80,18 @@ fn user_error_codes(payload: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A CRM person without `unique_id` that is not in a duplicate group: free to link.
-fn free_person(app: &TestApp, skip: usize) -> String {
+/// CRM persons without `unique_id` that are not in a duplicate group: free to link.
+fn free_persons(app: &TestApp) -> impl Iterator<Item = &DemoPerson> {
     app.sandbox
         .demo
         .persons
         .iter()
         .filter(|p| p.unique_id.is_empty() && p.duplicate_group.is_none())
+}
+
+/// The `skip`-th person free to link.
+fn free_person(app: &TestApp, skip: usize) -> String {
+    free_persons(app)
         .nth(skip)
         .expect("a lead without unique_id")
         .id
@@ -666,15 +672,9 @@ async fn an_interrupted_reindex_resumes_after_the_last_page(db: &TestIndex) {
 /// their `unique_id` names (none when blank), in both person connections.
 async fn a_page_of_persons_shows_each_persons_identity_from_the_index(db: &TestIndex) {
     let app = app_on(db).await;
-    let linked_person = app
-        .sandbox
-        .demo
-        .persons
-        .iter()
-        .find(|p| p.unique_id.is_empty() && p.duplicate_group.is_none() && p.organization.is_some())
+    let (person_id, organization) = free_persons(&app)
+        .find_map(|p| Some((p.id.to_string(), p.organization?.to_string())))
         .expect("a free person in an organization");
-    let (person_id, organization) = (linked_person.id.to_string(), linked_person.organization);
-    let organization = organization.map(|id| id.to_string()).unwrap_or_default();
     let identity_id = identity(&app, 0);
     let payload = link(&app, json!({ "identityId": identity_id, "personId": person_id })).await;
     assert_eq!(payload["userErrors"], json!([]), "{payload}");
