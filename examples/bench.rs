@@ -41,9 +41,10 @@ use blocks_gateway::{
     cache::{CacheKey, CacheSettings, EntryKind, Record, Resource, ResponseCache},
     config::Settings,
     gateway::Gateway,
-    sandbox::{Sandbox, SandboxOptions},
-    server,
+    link_index::LinkIndexLocation,
+    server::{self, Readiness},
 };
+use blocks_sandbox::{Sandbox, SandboxOptions};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
@@ -120,9 +121,9 @@ async fn start_sandbox() -> BenchResult<(Sandbox, Settings)> {
     for server in sandbox.servers() {
         server.control.set_latency(BLOCK_LATENCY);
     }
-    let mut settings = Settings::sandbox_defaults();
-    settings.use_sandbox(&sandbox)?;
-    settings.http.max_concurrency = UPSTREAM_CONCURRENCY;
+    let mut settings = Settings::from_variables(&sandbox.environment())?;
+    settings.gateway.link_index = LinkIndexLocation::Memory;
+    settings.gateway.http.max_concurrency = UPSTREAM_CONCURRENCY;
     Ok((sandbox, settings))
 }
 
@@ -148,7 +149,7 @@ async fn cache_memory_only() -> BenchResult<()> {
 /// The first page of 100 persons, read straight from the CRM (not through the gateway
 /// under test), to compute the naive request minimum.
 async fn first_persons_page(settings: &Settings) -> BenchResult<Vec<CrmPerson>> {
-    let direct = Gateway::new(settings, CacheSettings::default())?;
+    let direct = Gateway::new(&settings.gateway)?;
     let page = direct
         .clients()
         .crm()?
@@ -177,8 +178,8 @@ fn distinct_references(page: &[CrmPerson]) -> (HashSet<&str>, HashSet<&str>) {
 
 /// A gateway with an empty cache served on a loopback port.
 async fn serve_gateway(settings: &Settings) -> BenchResult<(Gateway, String)> {
-    let gateway = Gateway::new(settings, CacheSettings::default())?;
-    let address = serve(server::router(gateway.clone())).await?;
+    let gateway = Gateway::new(&settings.gateway)?;
+    let address = serve(server::router(gateway.clone(), &settings.server, Readiness::default())).await?;
     Ok((gateway, format!("http://{address}/graphql")))
 }
 
@@ -332,7 +333,7 @@ async fn fanout_cold(
             "new_connections": millis(median(&mut direct_fresh)),
         },
         "block_latency_ms": millis(BLOCK_LATENCY),
-        "upstream_concurrency": settings.http.max_concurrency,
+        "upstream_concurrency": settings.gateway.http.max_concurrency,
         "targets": targets,
         "pass": all_true(&targets),
     }))?;
@@ -383,7 +384,7 @@ struct DirectFanout {
 /// the second time over the pooled connections. What this machine allows for the
 /// fan-out's HTTP work, beside the 2 × 25 ms critical path.
 async fn direct_fanout(settings: &Settings) -> BenchResult<DirectFanout> {
-    let direct = Gateway::new(settings, CacheSettings::default())?;
+    let direct = Gateway::new(&settings.gateway)?;
     let clients = direct.clients();
     let (crm, sales, search, assets) = (clients.crm()?, clients.sales()?, clients.search()?, clients.assets()?);
     let mut walls = [Duration::ZERO; 2];

@@ -1,36 +1,36 @@
-//! The assembled gateway: block clients built from settings, the shared cache, the schema.
+//! The assembled gateway, and the operation pipeline: block clients built from settings,
+//! the response cache, the link index, the schema; one operation runs through the
+//! admission, then the schema with fresh loaders, then waits for its cache invalidations.
 //! Independent of HTTP serving, so tests and the benchmark can build one directly.
 
 use std::{sync::Arc, time::Duration};
 
+use async_graphql::parser::types::OperationType;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::{
+    admission::{Admission, ParsedDocuments, PersistedDocumentSettings},
     blocks::{
-        BlockClients, BlockName,
+        BlockClients, BlockName, BlockSettings,
         assets::AssetsClient,
         b2b::B2bClient,
         crm::CrmClient,
-        http::{BlockHttp, shared_client},
+        http::{BlockHttp, DEFAULT_CONNECT_TIMEOUT, HttpPolicy, shared_client},
+        operation::OperationBudget,
         sales::SalesClient,
         search::SearchClient,
     },
-    cache::{CacheSettings, ResponseCache, documents::ParsedDocuments},
-    callers::{Caller, Callers},
-    config::Settings,
-    documents::Admission,
+    cache::{CacheSettings, RedisTierError, RedisTierSettings, ResponseCache, settle_invalidations},
+    callers::{Caller, CallerSettings, Callers},
     limits::{self, OperationLimits},
-    links::{LinkError, LinkIndex, LinkLoader},
+    link_index::{LinkError, LinkIndex, LinkIndexLocation, LinkLoader},
     loaders::{BlockLoader, Loaders, RequestScope},
-    metrics::Metrics,
+    metrics::{CacheState, Metrics},
     schema::{
         self, GatewaySchema,
-        errors::{SchemaError, ensure_codes, request_error_response},
+        errors::{SchemaError, ensure_codes, explain_limit_refusals, request_error_response},
     },
-    server::SurfaceSettings,
-    shared_cache::{self, SharedCacheError},
-    shutdown::Readiness,
 };
 
 /// Why the gateway could not be assembled.
@@ -47,7 +47,53 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
     /// The Redis tier could not start (`REDIS_URL`).
     #[error(transparent)]
-    SharedCache(#[from] SharedCacheError),
+    RedisTier(#[from] RedisTierError),
+}
+
+/// What the gateway is built from (the configuration fills it; tests may too).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// The configured blocks; a block missing here is off (`BLOCK_NOT_CONFIGURED`).
+    pub blocks: Vec<BlockSettings>,
+    /// Connect timeout for every upstream.
+    pub connect_timeout: Duration,
+    /// Timeouts, retries and concurrency per upstream request.
+    pub http: HttpPolicy,
+    /// Size bound and TTLs of the response cache.
+    pub cache: CacheSettings,
+    /// What one operation may cost (document, request and upstream limits).
+    pub limits: OperationLimits,
+    /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
+    pub callers: CallerSettings,
+    /// Introspection, field suggestions and the playground (`GATEWAY_INTROSPECTION`).
+    pub introspection: bool,
+    /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
+    /// file `LINK_INDEX_PATH`.
+    pub link_index: LinkIndexLocation,
+    /// Trusted documents (`GATEWAY_TRUSTED_DOCUMENTS`) and automatic persisted queries
+    /// (`GATEWAY_APQ_CAPACITY`).
+    pub documents: PersistedDocumentSettings,
+    /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
+    pub redis: Option<RedisTierSettings>,
+}
+
+impl Default for GatewaySettings {
+    /// No block, open to every caller, introspection on, the link index in memory (a
+    /// throw-away gateway leaves no file behind; the configuration picks the file).
+    fn default() -> Self {
+        Self {
+            blocks: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            http: HttpPolicy::default(),
+            cache: CacheSettings::default(),
+            limits: OperationLimits::default(),
+            callers: CallerSettings::open(),
+            introspection: true,
+            link_index: LinkIndexLocation::Memory,
+            documents: PersistedDocumentSettings::default(),
+            redis: None,
+        }
+    }
 }
 
 /// Everything a request needs, shared by all requests. Cheap to clone.
@@ -56,7 +102,7 @@ pub struct Gateway {
     schema: GatewaySchema,
     /// The same schema without depth and complexity limits, for introspection-only operations.
     introspection_schema: GatewaySchema,
-    surface: SurfaceSettings,
+    introspection: bool,
     clients: Arc<BlockClients>,
     cache: ResponseCache,
     limits: OperationLimits,
@@ -65,14 +111,14 @@ pub struct Gateway {
     /// The longest a block call may take once started (bounds the execution backstop).
     request_timeout: Duration,
     metrics: Metrics,
-    readiness: Readiness,
     documents: ParsedDocuments,
     admission: Admission,
 }
 
 impl Gateway {
-    /// Builds the clients of the configured blocks, the cache and the schema.
-    pub fn new(settings: &Settings, cache: CacheSettings) -> Result<Self, StartupError> {
+    /// Builds the clients of the configured blocks, the cache and the schema (inside a
+    /// Tokio runtime when a Redis tier is configured: its subscriber starts at once).
+    pub fn new(settings: &GatewaySettings) -> Result<Self, StartupError> {
         let client = shared_client(settings.connect_timeout)?;
         let metrics = Metrics::new()?;
         let mut clients = BlockClients::default();
@@ -94,30 +140,25 @@ impl Gateway {
             }
         }
         let documents = ParsedDocuments::default();
+        let introspection = settings.introspection;
         Ok(Self {
             // No extensions: the admission does their work before execution.
-            schema: schema::build_with(|builder| settings.surface.install(settings.limits.install(builder))),
-            introspection_schema: schema::build_with(|builder| {
-                settings
-                    .surface
-                    .install(settings.limits.install_for_introspection(builder))
+            schema: schema::build_with(|builder| {
+                schema::with_introspection(settings.limits.install(builder), introspection)
             }),
-            admission: Admission::new(
-                &settings.documents,
-                settings.limits,
-                settings.surface.introspection,
-                documents.clone(),
-            ),
-            surface: settings.surface.clone(),
+            introspection_schema: schema::build_with(|builder| {
+                schema::with_introspection(settings.limits.install_for_introspection(builder), introspection)
+            }),
+            admission: Admission::new(&settings.documents, settings.limits, introspection, documents.clone()),
+            introspection,
             clients: Arc::new(clients),
-            cache: shared_cache::attach(ResponseCache::new(cache), settings.shared_cache.as_ref(), &metrics)?,
+            cache: ResponseCache::with_tiers(settings.cache.clone(), settings.redis.as_ref(), &metrics)?,
             limits: settings.limits,
             callers: Callers::new(settings.callers.clone()),
             // Opened lazily: the first use creates the tables (`serve` does so at start).
             links: LinkIndex::open(&settings.link_index)?,
             request_timeout: settings.http.request_timeout,
             metrics,
-            readiness: Readiness::default(),
             documents,
         })
     }
@@ -132,9 +173,16 @@ impl Gateway {
         &self.metrics
     }
 
-    /// Whether the gateway is draining for shutdown (`/readyz` fails then).
-    pub fn readiness(&self) -> &Readiness {
-        &self.readiness
+    /// Every metric in the Prometheus text exposition, with the cache's size and evictions
+    /// read now.
+    pub async fn render_metrics(&self) -> Result<String, prometheus::Error> {
+        let (entries, bytes) = self.cache.usage().await;
+        let cache = CacheState {
+            entries,
+            bytes,
+            evictions: self.cache.evictions().counts(),
+        };
+        self.metrics.render(cache).await
     }
 
     /// The schema.
@@ -168,9 +216,9 @@ impl Gateway {
         self.loaders_for(scope, &Caller::Service, None)
     }
 
-    /// Introspection, CSRF prevention and CORS for the HTTP surface.
-    pub fn surface(&self) -> &SurfaceSettings {
-        &self.surface
+    /// Whether introspection (and so the playground) is on.
+    pub fn introspection(&self) -> bool {
+        self.introspection
     }
 
     /// Who may call, and with whose credentials.
@@ -183,7 +231,11 @@ impl Gateway {
     /// `priming`: where list priming runs, for an operation that waits for it (else
     /// priming is done before a list is answered).
     fn loaders_for(&self, mut scope: RequestScope, caller: &Caller, priming: Option<TaskTracker>) -> Loaders {
-        let budget = Arc::new(self.limits.operation_budget());
+        // The operation's deadline starts now.
+        let budget = Arc::new(OperationBudget::new(
+            Some(self.limits.operation_timeout),
+            Some(self.limits.max_upstream_requests),
+        ));
         let forwarded = match caller {
             Caller::Service => None,
             Caller::Forwarded(credentials) => Some(credentials),
@@ -223,7 +275,8 @@ impl Gateway {
         scope: RequestScope,
         caller: &Caller,
     ) -> async_graphql::Response {
-        let observation = self.metrics.operation_started(&request, self.parsed_documents());
+        let (name, kind) = operation_of(&request, &self.documents);
+        let observation = self.metrics.operation_started(name.as_deref(), kind);
         let response = self
             .execute_observed(request, scope, caller)
             .instrument(observation.span())
@@ -248,7 +301,7 @@ impl Gateway {
             }
         };
         // Every introspection field starts with `__`: other documents need no walk.
-        let introspection_only = self.surface.introspection && request.query.contains("__") && {
+        let introspection_only = self.introspection && request.query.contains("__") && {
             let operation_name = request.operation_name.clone();
             request
                 .parsed_query()
@@ -263,7 +316,7 @@ impl Gateway {
         } else {
             &self.schema
         };
-        let execution = shared_cache::settle_invalidations(async {
+        let execution = settle_invalidations(async {
             let response = schema.execute(request).await;
             priming.close();
             priming.wait().await;
@@ -276,8 +329,49 @@ impl Gateway {
                 request_error_response(&SchemaError::OperationAbandoned)
             }
         };
-        self.limits.explain_refusals(&mut response);
+        explain_limit_refusals(&mut response, &self.limits);
         ensure_codes(&mut response);
         response
+    }
+}
+
+/// The name and type of the operation a request runs, for metrics and the operation's span:
+/// read from the parsed-document cache, so a warm request is not parsed again. An
+/// unparsable document is an `unknown` operation (its execution fails and counts as an error).
+fn operation_of(request: &async_graphql::Request, documents: &ParsedDocuments) -> (Option<String>, &'static str) {
+    let chosen = request.operation_name.as_deref();
+    let selected = documents.parse(&request.query).ok().and_then(|document| {
+        let (name, operation) = limits::selected_operation(&document, chosen)?;
+        let kind = match operation.node.ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        Some((name.map(|name| name.to_string()), kind))
+    });
+    selected.unwrap_or_else(|| (chosen.map(str::to_owned), "unknown"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, name: Option<&str>) -> async_graphql::Request {
+        let request = async_graphql::Request::new(query);
+        match name {
+            Some(name) => request.operation_name(name),
+            None => request,
+        }
+    }
+
+    #[test]
+    fn operation_name_and_type_come_from_the_selected_operation() {
+        let documents = ParsedDocuments::new(8);
+        let (name, kind) = operation_of(&request("query A { a } mutation B { b }", Some("B")), &documents);
+        assert_eq!((name.as_deref(), kind), (Some("B"), "mutation"));
+        let (name, kind) = operation_of(&request("{ a }", None), &documents);
+        assert_eq!((name, kind), (None, "query"));
+        let (_, kind) = operation_of(&request("query {", Some("Broken")), &documents);
+        assert_eq!(kind, "unknown");
     }
 }

@@ -3,9 +3,9 @@
 //! async-graphql's own limits), request limits (body size, batch size), and what execution
 //! may spend upstream (a deadline and a request cap).
 //!
-//! The document checks run in the gateway's admission of a request
-//! ([`crate::documents::Admission`]), after a persisted-query hash was resolved. Depth and complexity count introspection
-//! fields too, and the playground's introspection query is 13 levels deep: an operation
+//! A leaf: the limits take plain values and documents; the pipeline's admission applies
+//! them (after a persisted-query hash was resolved) and the schema maps a refusal to the
+//! caller's error. Depth and complexity count introspection fields too, and the playground's introspection query is 13 levels deep: an operation
 //! that selects only introspection runs on a twin schema without those two limits, bounded
 //! instead by the introspection nesting rule (graphql-js' `MaxIntrospectionDepthRule`) and
 //! the token limit.
@@ -16,17 +16,12 @@ use std::{
 };
 
 use async_graphql::{
-    Positioned, Response, SchemaBuilder,
-    parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
+    Name, Positioned, SchemaBuilder,
+    parser::types::{ExecutableDocument, FragmentDefinition, OperationDefinition, Selection, SelectionSet},
 };
 
-use crate::{
-    blocks::operation::OperationBudget,
-    schema::{
-        errors::{SchemaError, request_error},
-        pagination::MAX_FIRST,
-    },
-};
+/// The largest `first` a connection accepts.
+pub const MAX_FIRST: i32 = 100;
 
 /// How deeply the parser may recurse (nested selections, lists and objects in values).
 const RECURSIVE_DEPTH: usize = 32;
@@ -154,11 +149,6 @@ pub struct LimitViolation {
 }
 
 impl OperationLimits {
-    /// A fresh budget for one operation: its deadline starts now.
-    pub fn operation_budget(&self) -> OperationBudget {
-        OperationBudget::new(Some(self.operation_timeout), Some(self.max_upstream_requests))
-    }
-
     /// Every document limit, for the schema that runs operations.
     pub fn install<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
         self.install_for_introspection(builder)
@@ -174,26 +164,18 @@ impl OperationLimits {
             .limit_recursive_depth(RECURSIVE_DEPTH)
     }
 
-    /// Gives async-graphql's own limit errors (plain messages, no code) the form of ours:
-    /// which limit, its value, `BAD_USER_INPUT`.
-    pub fn explain_refusals(&self, response: &mut Response) {
-        for error in &mut response.errors {
-            let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
-            let limit = match error.message.as_str() {
-                _ if has_code => None,
-                "Query is nested too deep." => Some((Limit::Depth, self.max_depth)),
-                "Query is too complex." => Some((Limit::Complexity, self.max_complexity)),
-                message if message.starts_with("The number of directives on the field") => {
-                    Some((Limit::Directives, self.max_directives))
-                }
-                _ => None,
-            };
-            if let Some((limit, max)) = limit {
-                let locations = std::mem::take(&mut error.locations);
-                *error = request_error(&SchemaError::Limit(LimitViolation { limit, max }));
-                error.locations = locations;
+    /// The limit behind one of async-graphql's own refusals (a plain message without a
+    /// code: depth, complexity, directives), with its configured value.
+    pub fn builtin_refusal(&self, message: &str) -> Option<LimitViolation> {
+        let (limit, max) = match message {
+            "Query is nested too deep." => (Limit::Depth, self.max_depth),
+            "Query is too complex." => (Limit::Complexity, self.max_complexity),
+            message if message.starts_with("The number of directives on the field") => {
+                (Limit::Directives, self.max_directives)
             }
-        }
+            _ => return None,
+        };
+        Some(LimitViolation { limit, max })
     }
 
     fn check(&self, limit: Limit, found: usize) -> Result<(), LimitViolation> {
@@ -246,7 +228,7 @@ pub fn connection_complexity(first: i32, child_complexity: usize) -> usize {
 /// Whether the operation of `document` named `operation_name` (or its only one) selects
 /// only introspection (`__schema`, `__type`, `__typename`).
 pub fn is_introspection_only(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let Some((_, operation)) = crate::documents::selected_operation(document, operation_name) else {
+    let Some((_, operation)) = selected_operation(document, operation_name) else {
         return false;
     };
     let mut walk = Walk::new(document);
@@ -255,8 +237,20 @@ pub fn is_introspection_only(document: &ExecutableDocument, operation_name: Opti
     !names.is_empty() && names.iter().all(|name| INTROSPECTION_ROOTS.contains(&name.as_str()))
 }
 
+/// The operation a request runs: the one named `operation_name`, or the first when none is
+/// named (execution itself refuses an unnamed request among several operations).
+pub fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(Option<&'a Name>, &'a Positioned<OperationDefinition>)> {
+    document.operations.iter().find(|(name, _)| match operation_name {
+        Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+        None => true,
+    })
+}
+
 /// The root field names of every operation of `document` (fragments followed).
-pub(crate) fn root_field_names(document: &ExecutableDocument) -> Vec<String> {
+pub fn root_field_names(document: &ExecutableDocument) -> Vec<String> {
     let mut walk = Walk::new(document);
     let mut names = Vec::new();
     for (_, operation) in document.operations.iter() {
@@ -505,17 +499,11 @@ mod tests {
     }
 
     #[test]
-    fn the_builtin_messages_are_still_the_ones_explained() {
-        let mut response = Response::from_errors(vec![
-            async_graphql::ServerError::new("Query is nested too deep.", None),
-            async_graphql::ServerError::new("Query is too complex.", None),
-        ]);
-        OperationLimits::default().explain_refusals(&mut response);
-        let limits: Vec<_> = response
-            .errors
-            .iter()
-            .map(|error| error.extensions.as_ref().and_then(|e| e.get("limit")).cloned())
-            .collect();
-        assert_eq!(limits, vec![Some("depth".into()), Some("complexity".into())]);
+    fn the_builtin_messages_are_still_the_ones_recognised() {
+        let limits = OperationLimits::default();
+        let refused = |message: &str| limits.builtin_refusal(message).map(|violation| violation.limit);
+        assert_eq!(refused("Query is nested too deep."), Some(Limit::Depth));
+        assert_eq!(refused("Query is too complex."), Some(Limit::Complexity));
+        assert_eq!(refused("Unknown field \"x\""), None);
     }
 }

@@ -1,5 +1,7 @@
-//! The `blocks-gateway` command: serve (default), print the schema, maintain the identity
-//! link index (reindex, export, import).
+//! The `blocks-gateway` command: serve (default), print the schema or the configuration
+//! reference, maintain the identity link index (reindex, export, import). With the default
+//! `sandbox` feature, a gateway with no block configured serves the emulated blocks of the
+//! `blocks-sandbox` crate; this file is the only place the product reaches them.
 
 /// glibc's malloc serializes on its arena locks under concurrent load; mimalloc does not.
 #[global_allocator]
@@ -8,19 +10,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::{path::PathBuf, process::ExitCode};
 
 use blocks_gateway::{
-    config::Settings,
-    documents,
+    config::{self, Settings},
     gateway::Gateway,
-    links::{
+    link_index::{
         ImportReport, LinkError, LinkIndex,
         reindex::{NoProgress, ProgressBars, ReindexOptions, ReindexReport, reindex},
     },
-    sandbox::{Sandbox, SandboxOptions},
     schema,
     shutdown::{self, Drained},
     telemetry::{self, LogFormat, TelemetrySettings},
+    trusted_documents,
 };
 use clap::{Parser, Subcommand};
+
+/// What keeps the sandbox's blocks alive while the gateway uses them (nothing can exist in
+/// a build without the sandbox).
+#[cfg(feature = "sandbox")]
+type RunningSandbox = blocks_sandbox::Sandbox;
+#[cfg(not(feature = "sandbox"))]
+type RunningSandbox = std::convert::Infallible;
 
 /// How long start-up waits for the Redis invalidation channel (`REDIS_URL`).
 const REDIS_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -42,6 +50,9 @@ enum Command {
     Serve,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Print the configuration reference: every variable the gateway reads, what it means
+    /// and its default (a Markdown table; the README's is this output).
+    Variables,
     /// Read an API key from standard input and print its SHA-256 digest, the form
     /// GATEWAY_API_KEY_HASHES lists keys in. The key itself is never printed.
     HashKey,
@@ -95,6 +106,10 @@ async fn main() -> ExitCode {
             print!("{}", schema::sdl());
             ExitCode::SUCCESS
         }
+        Command::Variables => {
+            print!("{}", config::reference_table());
+            ExitCode::SUCCESS
+        }
         Command::TrustedDocuments { dir } => print_trusted_documents(&dir).await,
         Command::HashKey => hash_key_from_stdin(),
         Command::Reindex { restart, concurrency } => {
@@ -140,7 +155,7 @@ fn hash_key_from_stdin() -> ExitCode {
 }
 
 async fn print_trusted_documents(dir: &std::path::Path) -> ExitCode {
-    let manifest = match documents::manifest_from_dir(dir).await {
+    let manifest = match trusted_documents::manifest_from_dir(dir).await {
         Ok(manifest) => manifest,
         Err(error) => {
             eprintln!("blocks-gateway: {error}");
@@ -161,16 +176,40 @@ async fn print_trusted_documents(dir: &std::path::Path) -> ExitCode {
 
 /// The settings, pointed at a freshly started sandbox when no block is configured (the
 /// sandbox must be kept alive for as long as it is used).
-async fn load_settings(config: Option<PathBuf>) -> Result<(Settings, Option<Sandbox>), Box<dyn std::error::Error>> {
-    let mut settings = Settings::load(config.as_deref())?;
-    let sandbox = if settings.sandbox {
-        let sandbox = Sandbox::start(SandboxOptions::default()).await?;
-        settings.use_sandbox(&sandbox)?;
-        Some(sandbox)
-    } else {
-        None
-    };
+async fn load_settings(
+    config: Option<PathBuf>,
+) -> Result<(Settings, Option<RunningSandbox>), Box<dyn std::error::Error>> {
+    let settings = Settings::load(config.as_deref())?;
+    if !settings.sandbox {
+        return Ok((settings, None));
+    }
+    let (settings, sandbox) = start_sandbox(config.as_deref()).await?;
+    Ok((settings, Some(sandbox)))
+}
+
+/// Starts the emulated blocks and loads the settings again with every block pointed at them.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(
+    config: Option<&std::path::Path>,
+) -> Result<(Settings, RunningSandbox), Box<dyn std::error::Error>> {
+    let sandbox = blocks_sandbox::Sandbox::start(blocks_sandbox::SandboxOptions::default()).await?;
+    let mut overrides = sandbox.environment();
+    overrides.push(("GATEWAY_SANDBOX", "true".to_owned()));
+    let settings = Settings::load_with(config, &overrides)?;
     Ok((settings, sandbox))
+}
+
+/// A build without the sandbox has nothing to serve when no block is configured.
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox(
+    _config: Option<&std::path::Path>,
+) -> Result<(Settings, RunningSandbox), Box<dyn std::error::Error>> {
+    Err(
+        "no block is configured and this build has no sandbox (it was built without the `sandbox` feature): \
+         set the URL and credentials of each block to serve (SALES_API_URL, SEARCH_API_URL, ASSETS_API_URL, \
+         B2B_API_URL, CRM_API_URL; `blocks-gateway variables` lists them all)"
+            .into(),
+    )
 }
 
 fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
@@ -188,8 +227,8 @@ fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
 async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box<dyn std::error::Error>> {
     // The sandbox is kept alive for as long as the gateway serves.
     let (settings, _sandbox) = load_settings(config).await?;
-    let gateway = Gateway::new(&settings, settings.cache.clone())?;
-    if let Some(tier) = gateway.cache().shared_tier() {
+    let gateway = Gateway::new(&settings.gateway)?;
+    if let Some(tier) = gateway.cache().redis_tier() {
         tier.wait_until_subscribed(REDIS_STARTUP_TIMEOUT).await?;
         tracing::info!("shared cache tier on: Redis second level and invalidation channel");
     }
@@ -210,21 +249,29 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
             "sandbox identity links indexed"
         );
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
+    let listen = settings.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|error| format!("cannot listen on {} (GATEWAY_LISTEN): {error}", settings.listen))?;
+        .map_err(|error| format!("cannot listen on {listen} (GATEWAY_LISTEN): {error}"))?;
     let address = listener.local_addr()?;
-    let blocks: Vec<&str> = settings.blocks.iter().map(|b| b.block.label()).collect();
+    let blocks: Vec<&str> = settings.gateway.blocks.iter().map(|b| b.block.label()).collect();
     tracing::info!(%address, ?blocks, sandbox = settings.sandbox, "blocks-gateway serving");
     if settings.sandbox {
         tracing::warn!("sandbox mode: emulated blocks with demo data");
     }
-    blocks_gateway::callers::log_mode(&settings.callers);
+    blocks_gateway::callers::log_mode(&settings.gateway.callers);
     if log_format == LogFormat::Text {
-        let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.callers.mode);
+        let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.gateway.callers.mode);
         println!("blocks-gateway{mode} ready: playground http://{address}/  endpoint http://{address}/graphql");
     }
-    let drained = shutdown::serve_until_stopped(listener, gateway, shutdown::stop_signal(), settings.shutdown).await?;
+    let drained = shutdown::serve_until_stopped(
+        listener,
+        gateway,
+        &settings.server,
+        shutdown::stop_signal(),
+        settings.shutdown,
+    )
+    .await?;
     if let Drained::TimedOut { in_flight } = drained {
         tracing::warn!(in_flight, "stopped with operations still in flight");
     }
@@ -233,8 +280,8 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
 
 async fn run_reindex(config: Option<PathBuf>, options: ReindexOptions) -> Result<(), Box<dyn std::error::Error>> {
     let (settings, _sandbox) = load_settings(config).await?;
-    let gateway = Gateway::new(&settings, settings.cache.clone())?;
-    eprintln!("reindexing into {}", settings.link_index.describe());
+    let gateway = Gateway::new(&settings.gateway)?;
+    eprintln!("reindexing into {}", settings.gateway.link_index.describe());
     let report = reindex(gateway.clients(), gateway.links(), options, &ProgressBars::default()).await?;
     print_reindex_report(&report);
     Ok(())
@@ -266,7 +313,7 @@ fn print_reindex_report(report: &ReindexReport) {
 
 async fn run_links(config: Option<PathBuf>, command: LinksCommand) -> Result<(), Box<dyn std::error::Error>> {
     let settings = Settings::load(config.as_deref())?;
-    let index = LinkIndex::open_ready(&settings.link_index).await?;
+    let index = LinkIndex::open_ready(&settings.gateway.link_index).await?;
     match command {
         LinksCommand::Export { file: Some(file) } => {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);

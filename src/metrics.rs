@@ -1,38 +1,23 @@
-//! Prometheus metrics, one registry per [`Gateway`] (two gateways in one process, as in the
-//! tests, count apart), exposed at `/metrics` in the text exposition format.
+//! Prometheus metrics: a registry that the layers above record into, one per gateway (two
+//! gateways in one process, as in the tests, count apart), rendered in the text exposition
+//! format for `/metrics`.
 //!
-//! Recorded where things happen: operations in [`Gateway::execute`], upstream requests in
-//! the shared HTTP core, cache lookups and loader batches in the loaders, the shared tier
-//! in `shared_cache`. Cache size and evictions are read from the cache at scrape time.
-//! Labels hold route templates, block names, resources and operation names only: never ids
-//! of people, never secrets.
+//! A leaf: it takes plain label values and knows nothing of the modules that record.
+//! Operations are recorded by the gateway, upstream requests by the shared HTTP core of the
+//! blocks, cache lookups and loader batches by the loaders, the Redis tier by the cache;
+//! the `/metrics` handler passes the cache's size and evictions at scrape time. Labels hold
+//! route templates, block names, resources and operation names only: never ids of people,
+//! never secrets.
 
 use std::{
     collections::HashSet,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Instant,
 };
 
-use async_graphql::parser::types::OperationType;
-use axum::{
-    extract::{Request, State},
-    http::{StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use moka::notification::RemovalCause;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
-use reqwest::Method;
 
-use crate::{
-    blocks::BlockName,
-    cache::{Resource, documents::ParsedDocuments},
-    gateway::Gateway,
-    telemetry,
-};
+use crate::telemetry;
 
 /// At most this many distinct operation names become label values; the rest count as
 /// `other`, so callers cannot grow the label set without bound.
@@ -183,21 +168,16 @@ impl Metrics {
         })
     }
 
-    /// Starts observing one GraphQL operation: its span, the in-flight gauge, the timer.
-    /// The document comes from `documents`, so a warm request is not parsed again here.
-    pub fn operation_started(
-        &self,
-        request: &async_graphql::Request,
-        documents: &ParsedDocuments,
-    ) -> OperationObservation {
-        let info = OperationInfo::of(request, documents);
-        let name = self.operation_label(&info.name);
+    /// Starts observing one GraphQL operation of type `kind` (`query`, `mutation`,
+    /// `subscription`, `unknown`) named `name`: its span, the in-flight gauge, the timer.
+    pub fn operation_started(&self, name: Option<&str>, kind: &'static str) -> OperationObservation {
+        let name = self.operation_label(name);
         self.inner.operations_in_flight.inc();
         OperationObservation {
-            span: telemetry::operation_span(&name, info.kind),
+            span: telemetry::operation_span(&name, kind),
             metrics: self.clone(),
             name,
-            kind: info.kind,
+            kind,
             started: Instant::now(),
             finished: false,
         }
@@ -208,21 +188,29 @@ impl Metrics {
         self.inner.operations_in_flight.get()
     }
 
-    /// Records a cache lookup of a loader: answered from the cache, or not.
-    pub fn cache_lookup(&self, resource: Resource, hit: bool) {
+    /// Counts one HTTP request being served until the returned guard is dropped (also when
+    /// the request's future is cancelled).
+    pub fn http_request_started(&self) -> InFlightHttpRequest {
+        let gauge = self.inner.http_in_flight.clone();
+        gauge.inc();
+        InFlightHttpRequest(gauge)
+    }
+
+    /// Records a cache lookup of a loader for `resource`: answered from the cache, or not.
+    pub fn cache_lookup(&self, resource: &'static str, hit: bool) {
         let family = if hit {
             &self.inner.cache_hits
         } else {
             &self.inner.cache_misses
         };
-        family.with_label_values(&[resource_label(resource)]).inc();
+        family.with_label_values(&[resource]).inc();
     }
 
     /// Records the size of one DataLoader batch.
-    pub fn loader_batch(&self, resource: Resource, keys: usize) {
+    pub fn loader_batch(&self, resource: &'static str, keys: usize) {
         self.inner
             .loader_batch_size
-            .with_label_values(&[resource_label(resource)])
+            .with_label_values(&[resource])
             .observe(keys as f64);
     }
 
@@ -249,14 +237,16 @@ impl Metrics {
         self.inner.invalidations_received.inc();
     }
 
-    /// The text exposition of every metric, after reading the cache's size and evictions.
-    pub async fn render(&self, gateway: &Gateway) -> Result<String, prometheus::Error> {
+    /// The text exposition of every metric, with the cache's state at scrape time.
+    pub async fn render(&self, cache: CacheState) -> Result<String, prometheus::Error> {
         let _one_scrape_at_a_time = self.inner.scrape.lock().await;
-        let cache = gateway.cache();
-        let (entries, bytes) = cache.usage().await;
-        self.inner.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
-        self.inner.cache_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
-        for (cause, count) in cache.evictions().counts() {
+        self.inner
+            .cache_entries
+            .set(i64::try_from(cache.entries).unwrap_or(i64::MAX));
+        self.inner
+            .cache_bytes
+            .set(i64::try_from(cache.bytes).unwrap_or(i64::MAX));
+        for (cause, count) in cache.evictions {
             let counter = self.inner.cache_evictions.with_label_values(&[cause]);
             counter.inc_by(count.saturating_sub(counter.get()));
         }
@@ -265,7 +255,7 @@ impl Metrics {
 
     /// The label value for an operation name: the name when it is a well-formed GraphQL
     /// name among the first [`MAX_OPERATION_NAMES`] seen, else `anonymous` or `other`.
-    fn operation_label(&self, name: &Option<String>) -> String {
+    fn operation_label(&self, name: Option<&str>) -> String {
         let Some(name) = name else {
             return "anonymous".to_owned();
         };
@@ -275,8 +265,8 @@ impl Metrics {
         let Ok(mut known) = self.inner.operation_names.lock() else {
             return "other".to_owned();
         };
-        if known.contains(name) || known.len() < MAX_OPERATION_NAMES && known.insert(name.clone()) {
-            name.clone()
+        if known.contains(name) || known.len() < MAX_OPERATION_NAMES && known.insert(name.to_owned()) {
+            name.to_owned()
         } else {
             "other".to_owned()
         }
@@ -304,27 +294,6 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(
     Ok(collector)
 }
 
-/// The metric label of a cached resource.
-pub fn resource_label(resource: Resource) -> &'static str {
-    match resource {
-        Resource::SalesUser => "sales_user",
-        Resource::SalesCustomer => "sales_customer",
-        Resource::SalesUsersPage => "sales_users_page",
-        Resource::SalesEntities => "sales_entities",
-        Resource::SearchIdentity => "search_identity",
-        Resource::AssetsUser => "assets_user",
-        Resource::AssetsUserAssets => "assets_user_assets",
-        Resource::AssetsUserEntities => "assets_user_entities",
-        Resource::AssetsUserOwnership => "assets_user_ownership",
-        Resource::B2bUser => "b2b_user",
-        Resource::B2bUserByEmail => "b2b_user_by_email",
-        Resource::CrmPerson => "crm_person",
-        Resource::CrmPersonsPage => "crm_persons_page",
-        Resource::CrmOrganization => "crm_organization",
-        Resource::CrmOrganizationsPage => "crm_organizations_page",
-    }
-}
-
 fn is_graphql_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= MAX_OPERATION_NAME_LEN
@@ -332,38 +301,15 @@ fn is_graphql_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
-/// What a request asks for: the selected operation's name and type.
-struct OperationInfo {
-    name: Option<String>,
-    kind: &'static str,
-}
-
-impl OperationInfo {
-    /// Reads the request's document; an unparsable one is an `unknown` operation (its
-    /// execution fails and is counted as an error).
-    fn of(request: &async_graphql::Request, documents: &ParsedDocuments) -> Self {
-        let chosen = request.operation_name.as_deref();
-        let Ok(document) = documents.parse(&request.query) else {
-            return Self {
-                name: chosen.map(str::to_owned),
-                kind: "unknown",
-            };
-        };
-        match crate::documents::selected_operation(&document, chosen) {
-            Some((name, operation)) => Self {
-                name: name.map(|name| name.to_string()),
-                kind: match operation.node.ty {
-                    OperationType::Query => "query",
-                    OperationType::Mutation => "mutation",
-                    OperationType::Subscription => "subscription",
-                },
-            },
-            None => Self {
-                name: chosen.map(str::to_owned),
-                kind: "unknown",
-            },
-        }
-    }
+/// The cache's state at scrape time: entries and estimated bytes held, evictions by cause.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheState {
+    /// Entries held.
+    pub entries: u64,
+    /// Estimated bytes held.
+    pub bytes: u64,
+    /// Evictions so far by cause (`size`, `expired`, `invalidated`).
+    pub evictions: [(&'static str, u64); 3],
 }
 
 /// One operation being observed; [`finish`](Self::finish) records its outcome. Dropped
@@ -423,8 +369,8 @@ impl Drop for OperationObservation {
 /// Dropped without an answer (connection failure, timeout), it counts as `no_answer`.
 pub struct UpstreamObservation {
     metrics: Option<Metrics>,
-    block: BlockName,
-    method: Method,
+    block: &'static str,
+    method: &'static str,
     route: &'static str,
     started: Instant,
     done: bool,
@@ -432,27 +378,26 @@ pub struct UpstreamObservation {
 
 impl UpstreamObservation {
     /// Starts the clock; with no metrics (a core built without them) it records nothing.
-    pub fn start(metrics: Option<&Metrics>, block: BlockName, method: &Method, route: &'static str) -> Self {
+    pub fn start(metrics: Option<&Metrics>, block: &'static str, method: &'static str, route: &'static str) -> Self {
         Self {
             metrics: metrics.cloned(),
             block,
-            method: method.clone(),
+            method,
             route,
             started: Instant::now(),
             done: false,
         }
     }
 
-    /// Records the block's answer (status read, body received).
-    pub fn answered(mut self, status: StatusCode) {
-        tracing::Span::current().record("status", status.as_u16());
-        self.record(status.as_str());
+    /// Records the block's answer (status read, body received): its HTTP status code.
+    pub fn answered(mut self, status: &str) {
+        self.record(status);
         self.done = true;
     }
 
     fn record(&self, status: &str) {
         let Some(metrics) = &self.metrics else { return };
-        let labels = [self.block.label(), self.method.as_str(), self.route, status];
+        let labels = [self.block, self.method, self.route, status];
         let families = &metrics.inner;
         families.upstream_requests.with_label_values(&labels).inc();
         families
@@ -512,64 +457,10 @@ impl PublishOutcome {
     }
 }
 
-/// Evictions of the response cache by cause, counted by the cache's eviction listener and
-/// read at scrape time.
-#[derive(Debug, Default)]
-pub struct CacheEvictions {
-    size: AtomicU64,
-    expired: AtomicU64,
-    invalidated: AtomicU64,
-}
+/// One HTTP request counted as in flight; dropping it ends the count.
+pub struct InFlightHttpRequest(IntGauge);
 
-impl CacheEvictions {
-    /// Counts one removal; a replaced value is not an eviction.
-    pub fn record(&self, cause: RemovalCause) {
-        let counter = match cause {
-            RemovalCause::Size => &self.size,
-            RemovalCause::Expired => &self.expired,
-            RemovalCause::Explicit => &self.invalidated,
-            RemovalCause::Replaced => return,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counts by cause label.
-    pub fn counts(&self) -> [(&'static str, u64); 3] {
-        [
-            ("size", self.size.load(Ordering::Relaxed)),
-            ("expired", self.expired.load(Ordering::Relaxed)),
-            ("invalidated", self.invalidated.load(Ordering::Relaxed)),
-        ]
-    }
-}
-
-/// `GET /metrics`: the Prometheus text exposition.
-pub async fn endpoint(State(gateway): State<Gateway>) -> Response {
-    match gateway.metrics().render(&gateway).await {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            body,
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "could not encode the metrics");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-/// Middleware counting the HTTP requests in flight.
-pub async fn track_in_flight(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let gauge = metrics.inner.http_in_flight.clone();
-    gauge.inc();
-    let _decrement = DecrementOnDrop(gauge);
-    next.run(request).await
-}
-
-/// Decrements a gauge when dropped, also when the request future is cancelled.
-struct DecrementOnDrop(IntGauge);
-
-impl Drop for DecrementOnDrop {
+impl Drop for InFlightHttpRequest {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -579,47 +470,26 @@ impl Drop for DecrementOnDrop {
 mod tests {
     use super::*;
 
-    fn request(query: &str, name: Option<&str>) -> async_graphql::Request {
-        let request = async_graphql::Request::new(query);
-        match name {
-            Some(name) => request.operation_name(name),
-            None => request,
-        }
-    }
-
-    #[test]
-    fn operation_name_and_type_come_from_the_selected_operation() {
-        let info = OperationInfo::of(
-            &request("query A { a } mutation B { b }", Some("B")),
-            &ParsedDocuments::new(8),
-        );
-        assert_eq!((info.name.as_deref(), info.kind), (Some("B"), "mutation"));
-        let info = OperationInfo::of(&request("{ a }", None), &ParsedDocuments::new(8));
-        assert_eq!((info.name, info.kind), (None, "query"));
-        let info = OperationInfo::of(&request("query {", Some("Broken")), &ParsedDocuments::new(8));
-        assert_eq!(info.kind, "unknown");
-    }
-
     #[test]
     fn operation_labels_are_bounded_and_well_formed() {
         let metrics = Metrics::new().expect("metrics");
-        assert_eq!(metrics.operation_label(&None), "anonymous");
-        assert_eq!(metrics.operation_label(&Some("bad name{}".to_owned())), "other");
+        assert_eq!(metrics.operation_label(None), "anonymous");
+        assert_eq!(metrics.operation_label(Some("bad name{}")), "other");
         for n in 0..MAX_OPERATION_NAMES {
-            assert_eq!(metrics.operation_label(&Some(format!("Op{n}"))), format!("Op{n}"));
+            assert_eq!(metrics.operation_label(Some(&format!("Op{n}"))), format!("Op{n}"));
         }
-        assert_eq!(metrics.operation_label(&Some("OneTooMany".to_owned())), "other");
-        assert_eq!(metrics.operation_label(&Some("Op0".to_owned())), "Op0");
+        assert_eq!(metrics.operation_label(Some("OneTooMany")), "other");
+        assert_eq!(metrics.operation_label(Some("Op0")), "Op0");
     }
 
     #[test]
     fn dropped_observations_count_as_cancelled_and_no_answer() {
         let metrics = Metrics::new().expect("metrics");
-        drop(metrics.operation_started(&request("query Q { a }", None), &ParsedDocuments::new(8)));
+        drop(metrics.operation_started(Some("Q"), "query"));
         drop(UpstreamObservation::start(
             Some(&metrics),
-            BlockName::Crm,
-            &Method::GET,
+            "CRM",
+            "GET",
             "persons/{id}/",
         ));
         let families = &metrics.inner;

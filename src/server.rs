@@ -1,15 +1,23 @@
-//! HTTP serving (the only module that knows axum, with the `/metrics` handler and the
-//! in-flight counter of `metrics.rs`): `POST /graphql` and `GET /graphql` (queries only),
-//! GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining) and `/metrics`.
+//! HTTP serving, the only module that knows axum: `POST /graphql` and `GET /graphql`
+//! (queries only), GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining) and
+//! `/metrics`; the transport rules (media types, CSRF, body and batch limits), CORS and the
+//! panic guard.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use async_graphql::{BatchRequest, BatchResponse, Request, SchemaBuilder, parser::types::OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Request, parser::types::OperationType};
 use axum::{
     Json, Router,
     body::Body,
     extract::State,
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
+    middleware::Next,
     response::{Html, IntoResponse},
     routing::get,
 };
@@ -21,80 +29,76 @@ use tower_http::{
 };
 
 use crate::{
-    cache::documents::ParsedDocuments,
+    admission::{ParsedDocuments, ReadOnlyTransport},
     callers::{Caller, forwarded_header_names},
-    documents::{ReadOnlyTransport, playground::graphiql_page},
-    error::ErrorCode,
+    config::ServerSettings,
+    error_code::ErrorCode,
     gateway::Gateway,
     limits::{Limit, LimitViolation},
     loaders::RequestScope,
+    metrics::Metrics,
+    playground::graphiql_page,
     schema::errors::{SchemaError, request_error_response},
 };
 
-/// The production posture of the HTTP surface.
-#[derive(Debug, Clone)]
-pub struct SurfaceSettings {
-    /// Introspection, field suggestions and GraphiQL (`GATEWAY_INTROSPECTION`).
-    pub introspection: bool,
-    /// Refuse requests a browser could send cross-site without a CORS preflight
-    /// (`GATEWAY_CSRF_PREVENTION`).
-    pub csrf_prevention: bool,
-    /// Origins allowed to call from a browser (`GATEWAY_CORS_ORIGINS`); none by default.
-    pub cors_origins: Vec<HeaderValue>,
+/// Whether the replica is draining (then `/readyz` answers 503). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    draining: Arc<AtomicBool>,
 }
 
-impl Default for SurfaceSettings {
-    /// The sandbox's: introspection on, CSRF prevention on, no cross-origin callers.
-    fn default() -> Self {
-        Self {
-            introspection: true,
-            csrf_prevention: true,
-            cors_origins: Vec::new(),
-        }
+impl Readiness {
+    /// Whether a shutdown began.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Marks the replica as going away.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 }
 
-impl SurfaceSettings {
-    /// Turns introspection and field suggestions off when configured.
-    pub fn install<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S> {
-        if self.introspection {
-            builder
-        } else {
-            // The admission refuses `__schema`/`__type` with an error; this hides the rest.
-            builder.disable_introspection().disable_suggestions()
-        }
-    }
+/// What every route handler reads.
+#[derive(Clone)]
+struct AppState {
+    gateway: Gateway,
+    readiness: Readiness,
+    csrf_prevention: bool,
 }
 
 /// The media type of the GraphQL-over-HTTP specification.
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// The router over a gateway; tests call it directly or serve it on a port-0 listener.
-pub fn router(gateway: Gateway) -> Router {
-    let surface = gateway.surface().clone();
+/// `readiness` is what `/readyz` reports (the shutdown sets it draining).
+pub fn router(gateway: Gateway, settings: &ServerSettings, readiness: Readiness) -> Router {
     let mut routes = Router::new();
-    if surface.introspection {
+    if gateway.introspection() {
         // GraphiQL needs introspection; without it the page would only show errors.
         routes = routes.route("/", get(playground));
     }
+    let metrics = gateway.metrics().clone();
+    let state = AppState {
+        gateway,
+        readiness,
+        csrf_prevention: settings.csrf_prevention,
+    };
     let routes = routes
         .route("/graphql", get(graphql).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::endpoint))
-        .layer(axum::middleware::from_fn_with_state(
-            gateway.metrics().clone(),
-            crate::metrics::track_in_flight,
-        ))
-        .with_state(gateway);
-    protect(routes, &surface)
+        .route("/metrics", get(metrics_endpoint))
+        .layer(axum::middleware::from_fn_with_state(metrics, track_in_flight))
+        .with_state(state);
+    protect(routes, settings)
 }
 
 /// The layers every route of the gateway runs behind: a panic anywhere becomes a generic
 /// 500 (the process keeps serving), and browsers may call only from the CORS allow-list.
-pub fn protect(routes: Router, surface: &SurfaceSettings) -> Router {
+pub fn protect(routes: Router, settings: &ServerSettings) -> Router {
     let routes = routes.layer(CatchPanicLayer::custom(panic_response));
-    if surface.cors_origins.is_empty() {
+    if settings.cors_origins.is_empty() {
         return routes;
     }
     let mut allowed_headers = vec![
@@ -106,27 +110,50 @@ pub fn protect(routes: Router, surface: &SurfaceSettings) -> Router {
     ];
     allowed_headers.extend(forwarded_header_names().map(HeaderName::from_static));
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(surface.cors_origins.iter().cloned()))
+        .allow_origin(AllowOrigin::list(settings.cors_origins.iter().cloned()))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(allowed_headers)
         .max_age(Duration::from_secs(600));
     routes.layer(cors)
 }
 
-/// Serves the router on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    gateway: Gateway,
+    router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
-/// GraphiQL with the example operations as tabs (see `documents::playground`).
-async fn playground(State(gateway): State<Gateway>) -> Html<String> {
-    Html(graphiql_page("/graphql", gateway.callers().requires_key()))
+/// GraphiQL with the example operations as tabs (see `playground`).
+async fn playground(State(state): State<AppState>) -> Html<String> {
+    Html(graphiql_page("/graphql", state.gateway.callers().requires_key()))
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics_endpoint(State(state): State<AppState>) -> axum::response::Response {
+    match state.gateway.render_metrics().await {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "could not encode the metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Counts the HTTP requests in flight (every route).
+async fn track_in_flight(
+    State(metrics): State<Metrics>,
+    request: axum::extract::Request,
+    next: Next,
+) -> axum::response::Response {
+    let _in_flight = metrics.http_request_started();
+    next.run(request).await
 }
 
 async fn healthz() -> &'static str {
@@ -134,15 +161,15 @@ async fn healthz() -> &'static str {
 }
 
 /// Ready when every configured block answers HTTP at all (any status): reachability only.
-async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // A replica that is shutting down leaves the load balancer first (see `shutdown`).
-    if gateway.readiness().is_draining() {
+    if state.readiness.is_draining() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "ready": false, "draining": true })),
         );
     }
-    let probes = gateway.clients().configured().into_iter().map(|http| async move {
+    let probes = state.gateway.clients().configured().into_iter().map(|http| async move {
         let reachable = http.probe(Duration::from_secs(2)).await;
         (http.block().label(), reachable)
     });
@@ -165,10 +192,11 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
     (status, Json(json!({ "ready": ready, "blocks": blocks })))
 }
 
-async fn graphql(State(gateway): State<Gateway>, request: axum::extract::Request) -> axum::response::Response {
+async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let media_type = negotiate(&parts.headers);
-    let (caller, batch) = match admit(&gateway, &parts, body).await {
+    let gateway = &state.gateway;
+    let (caller, batch) = match admit(&state, &parts, body).await {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(media_type),
     };
@@ -228,8 +256,9 @@ impl Refusal {
 }
 
 /// The checks before execution, cheapest first: transport, caller, body, batch.
-async fn admit(gateway: &Gateway, parts: &Parts, body: Body) -> Result<(Caller, BatchRequest), Refusal> {
-    check_transport(parts, gateway.surface().csrf_prevention)?;
+async fn admit(state: &AppState, parts: &Parts, body: Body) -> Result<(Caller, BatchRequest), Refusal> {
+    let gateway = &state.gateway;
+    check_transport(parts, state.csrf_prevention)?;
     let caller = gateway
         .callers()
         .authenticate(&parts.headers)

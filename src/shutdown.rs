@@ -4,52 +4,13 @@
 //! in flight finish, at most `GATEWAY_SHUTDOWN_TIMEOUT_MS`, then returns. Ctrl-C (SIGINT,
 //! someone at a terminal) skips the readiness delay.
 
-use std::{
-    future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::future::Future;
+
+use crate::{
+    config::{ServerSettings, ShutdownSettings},
+    gateway::Gateway,
+    server::{self, Readiness},
 };
-
-use crate::{gateway::Gateway, server};
-
-/// How the replica drains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownSettings {
-    /// After SIGTERM, how long readiness fails while connections are still accepted.
-    pub drain_delay: Duration,
-    /// How long operations in flight may take once the listener closed.
-    pub grace: Duration,
-}
-
-impl Default for ShutdownSettings {
-    fn default() -> Self {
-        Self {
-            drain_delay: Duration::from_secs(5),
-            grace: Duration::from_secs(20),
-        }
-    }
-}
-
-/// Whether the replica is draining (then `/readyz` answers 503). Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness {
-    draining: Arc<AtomicBool>,
-}
-
-impl Readiness {
-    /// Whether a shutdown began.
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
-    }
-
-    /// Marks the replica as going away.
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Release);
-    }
-}
 
 /// What asked the process to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +61,13 @@ pub async fn stop_signal() -> StopSignal {
 pub async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
+    server_settings: &ServerSettings,
     stop: impl Future<Output = StopSignal> + Send + 'static,
     settings: ShutdownSettings,
 ) -> std::io::Result<Drained> {
-    let readiness = gateway.readiness().clone();
+    let readiness = Readiness::default();
     let metrics = gateway.metrics().clone();
+    let router = server::router(gateway, server_settings, readiness.clone());
     let (closing, closed) = tokio::sync::oneshot::channel::<()>();
     let close_listener = async move {
         let signal = stop.await;
@@ -116,7 +79,7 @@ pub async fn serve_until_stopped(
         tracing::info!(grace = ?settings.grace, "no longer accepting connections; finishing requests in flight");
         let _ = closing.send(());
     };
-    let serving = server::serve(listener, gateway, close_listener);
+    let serving = server::serve(listener, router, close_listener);
     tokio::pin!(serving);
     let grace_over = async {
         // Never resolves if serving ended before the listener closed (the sender is gone).

@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use serde_json::Value;
 
 use super::BlockName;
-use crate::error::ErrorCode;
+use crate::error_code::ErrorCode;
 
 /// Result of a block call.
 pub type Result<T, E = BlockError> = std::result::Result<T, E>;

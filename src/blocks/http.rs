@@ -114,6 +114,9 @@ impl Default for HttpPolicy {
     }
 }
 
+/// Connect timeout of the shared client when none is configured.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Builds the one pooled reqwest client all blocks share.
 pub fn shared_client(connect_timeout: Duration) -> std::result::Result<reqwest::Client, reqwest::Error> {
     // reqwest is built without a bundled crypto provider (aws-lc is slow to build);
@@ -463,7 +466,8 @@ impl BlockHttp {
             .await
             .map_err(|_| BlockError::Internal { block: self.block })?;
         let started = std::time::Instant::now();
-        let observation = UpstreamObservation::start(self.metrics.as_ref(), self.block, &method, route);
+        let observation =
+            UpstreamObservation::start(self.metrics.as_ref(), self.block.label(), method_label(&method), route);
         let mut request = self
             .client
             .request(method.clone(), url)
@@ -478,7 +482,8 @@ impl BlockHttp {
         let status = response.status();
         let retry_after = retry_after_seconds(response.headers().get(RETRY_AFTER));
         let bytes = response.bytes().await.map_err(|error| self.transport_error(&error))?;
-        observation.answered(status);
+        tracing::Span::current().record("status", status.as_u16());
+        observation.answered(status.as_str());
         tracing::debug!(
             block = %self.block,
             %method,
@@ -528,6 +533,18 @@ impl BlockHttp {
             problem: parse_problem(body),
             retry_after,
         }
+    }
+}
+
+/// The method as a metric label (the blocks are only sent these).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
     }
 }
 

@@ -15,6 +15,8 @@ pub mod wire;
 
 pub use error::{BlockError, FieldIssue, UpstreamProblem};
 
+use url::Url;
+
 use assets::AssetsClient;
 use b2b::B2bClient;
 use crm::CrmClient;
@@ -49,6 +51,27 @@ impl BlockName {
             Self::B2b => "B2B",
             Self::Crm => "CRM",
         }
+    }
+}
+
+/// Where and how to reach one block.
+#[derive(Clone)]
+pub struct BlockSettings {
+    /// The block.
+    pub block: BlockName,
+    /// Base URL every documented path is appended to (for the CRM, ending in `/api/crm`).
+    pub base_url: Url,
+    /// Credentials and their header style.
+    pub auth: http::BlockAuth,
+}
+
+impl std::fmt::Debug for BlockSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockSettings")
+            .field("block", &self.block)
+            .field("base_url", &self.base_url.as_str())
+            .field("auth", &"[REDACTED]")
+            .finish()
     }
 }
 

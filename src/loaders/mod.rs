@@ -89,14 +89,14 @@ impl BlockLoader {
 
     fn record_lookup(&self, resource: Resource, hit: bool) {
         if let Some(metrics) = &self.metrics {
-            metrics.cache_lookup(resource, hit);
+            metrics.cache_lookup(resource.label(), hit);
         }
     }
 
     /// Whether loads skip the shared cache: `no-cache`, or the Redis invalidation channel
     /// is down (an eviction from another replica could be missed).
     fn bypasses_cache(&self) -> bool {
-        self.scope.bypass_cache || self.cache.shared_tier().is_some_and(|tier| !tier.is_subscribed())
+        self.scope.bypass_cache || self.cache.redis_tier().is_some_and(|tier| !tier.is_subscribed())
     }
 
     /// Fetches a key from its block, through the Redis tier for detail records when there
@@ -107,7 +107,7 @@ impl BlockLoader {
         cache_key: &CacheKey,
         use_stored: bool,
     ) -> Result<Option<K::Record>, BlockError> {
-        match self.cache.shared_tier() {
+        match self.cache.redis_tier() {
             Some(tier) if K::KIND == EntryKind::Detail => {
                 tier.read_through(cache_key, use_stored, || key.fetch(self)).await
             }
@@ -305,7 +305,7 @@ impl<K: RecordKey> Loader<K> for BlockLoader {
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
         if let Some(metrics) = &self.metrics {
-            metrics.loader_batch(K::RESOURCE, keys.len());
+            metrics.loader_batch(K::RESOURCE.label(), keys.len());
         }
         let loads = keys.iter().map(|key| async move {
             // A panic while loading one key becomes that key's error: the DataLoader would

@@ -10,13 +10,13 @@ use super::{
     block_types::SalesEntity,
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    links, loaders,
+    identity_links, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
 use crate::{
     blocks::{BlockName, crm},
     cache::Record,
-    links::{LinkBlock, canonical_person_id},
+    link_index::{LinkBlock, canonical_person_id},
     loaders::{OrganizationKey, OrganizationsPageKey, PersonsPageKey, SalesEntityKey, load_one},
 };
 
@@ -233,7 +233,9 @@ impl Person {
     async fn identity(&self, ctx: &Context<'_>) -> Result<Option<Identity>> {
         let linked = match &self.linked_identity {
             Some(linked) => linked.clone(),
-            None => links::identity_holding(ctx, LinkBlock::Crm, &canonical_person_id(&self.data().id)).await?,
+            None => {
+                identity_links::identity_holding(ctx, LinkBlock::Crm, &canonical_person_id(&self.data().id)).await?
+            }
         };
         if let Some(linked) = linked {
             return Ok(Some(Identity::new(linked)));
@@ -245,8 +247,8 @@ impl Person {
     /// index); null for a person never merged through the gateway. A merged person stays
     /// readable (inactive), so a client holding its id can follow this to the survivor.
     async fn merged_into(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
-        match links::survivor_of(ctx, &canonical_person_id(&self.data().id)).await? {
-            Some(survivor) => links::load_person(ctx, &survivor).await,
+        match identity_links::survivor_of(ctx, &canonical_person_id(&self.data().id)).await? {
+            Some(survivor) => identity_links::load_person(ctx, &survivor).await,
             None => Ok(None),
         }
     }
@@ -342,7 +344,7 @@ pub async fn persons_connection(
     .await?;
     let ids = fetched.items.iter().map(|record| record.data.id.as_str());
     let holders = if asks_for_identities(ctx) {
-        links::identities_holding_persons(ctx, ids).await
+        identity_links::identities_holding_persons(ctx, ids).await
     } else {
         None
     };

@@ -9,9 +9,9 @@ use async_graphql::{ErrorExtensions, ServerError};
 use crate::{
     blocks::{BlockError, BlockName},
     callers::CallerError,
-    error::ErrorCode,
-    limits::LimitViolation,
-    links::LinkError,
+    error_code::ErrorCode,
+    limits::{LimitViolation, OperationLimits},
+    link_index::LinkError,
 };
 
 /// Errors of the schema layer.
@@ -203,6 +203,20 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
     }
 }
 
+/// Gives async-graphql's own limit errors (plain messages, no code) the form of ours:
+/// which limit, its value, `BAD_USER_INPUT`.
+pub fn explain_limit_refusals(response: &mut async_graphql::Response, limits: &OperationLimits) {
+    for error in &mut response.errors {
+        let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+        let Some(violation) = limits.builtin_refusal(&error.message).filter(|_| !has_code) else {
+            continue;
+        };
+        let locations = std::mem::take(&mut error.locations);
+        *error = request_error(&SchemaError::Limit(violation));
+        error.locations = locations;
+    }
+}
+
 /// A response made of one [`request_error`], without `data`.
 pub fn request_error_response(error: &SchemaError) -> async_graphql::Response {
     async_graphql::Response::from_errors(vec![request_error(error)])
@@ -213,4 +227,24 @@ pub fn request_error_response(error: &SchemaError) -> async_graphql::Response {
 pub fn report(ctx: &async_graphql::Context<'_>, error: SchemaError) {
     let server_error: ServerError = error.extend().into_server_error(ctx.item.pos);
     ctx.add_error(ctx.set_error_path(server_error));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_messages_are_still_the_ones_explained() {
+        let mut response = async_graphql::Response::from_errors(vec![
+            ServerError::new("Query is nested too deep.", None),
+            ServerError::new("Query is too complex.", None),
+        ]);
+        explain_limit_refusals(&mut response, &OperationLimits::default());
+        let limits: Vec<_> = response
+            .errors
+            .iter()
+            .map(|error| error.extensions.as_ref().and_then(|e| e.get("limit")).cloned())
+            .collect();
+        assert_eq!(limits, vec![Some("depth".into()), Some("complexity".into())]);
+    }
 }

@@ -8,7 +8,7 @@ use super::{
     block_types::{AssetsUser, B2bUser, SalesCustomer, SalesUser, SearchIdentity},
     crm::Person,
     errors::{IntoGraphql, SchemaError, report},
-    links::{self, IdentityLink},
+    identity_links::{self, IdentityLink},
     loaders,
 };
 use crate::{
@@ -214,7 +214,7 @@ impl Identity {
             return true;
         }
         // An identity the index links (to a CRM person, a B2B user) is known too.
-        links::identity_links(ctx, &self.id)
+        identity_links::identity_links(ctx, &self.id)
             .await
             .map_or(true, |links| !links.is_empty())
     }
@@ -304,7 +304,7 @@ impl Identity {
     /// whose email matches this identity's email, case-insensitively.
     #[graphql(name = "b2bUser")]
     async fn b2b_user(&self, ctx: &Context<'_>) -> Result<Option<B2bUser>> {
-        if let Some(linked) = links::linked_b2b_user(ctx, &self.id).await? {
+        if let Some(linked) = identity_links::linked_b2b_user(ctx, &self.id).await? {
             return Ok(Some(linked));
         }
         let Some(email) = self.email_value(ctx, EarlierFailures::Quiet).await? else {
@@ -354,7 +354,7 @@ impl Identity {
                 Err(error) => report(ctx, SchemaError::Block(error)),
             }
         }
-        match links::linked_blocks(ctx, &self.id).await {
+        match identity_links::linked_blocks(ctx, &self.id).await {
             Ok(linked) => {
                 let missing: Vec<Block> = linked.into_iter().filter(|block| !blocks.contains(block)).collect();
                 blocks.extend(missing);
@@ -368,13 +368,13 @@ impl Identity {
     /// `registerIdentity`, `linkIdentity`, `mergePersons` and `blocks-gateway reindex`);
     /// after a merge, always the surviving person. Null when no person is linked.
     async fn person(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
-        links::linked_person(ctx, &self.id).await
+        identity_links::linked_person(ctx, &self.id).await
     }
 
     /// This identity's links in the identity link index (CRM persons, B2B users), by
     /// block, oldest first.
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<IdentityLink>> {
-        let links = links::identity_links(ctx, &self.id).await?;
+        let links = identity_links::identity_links(ctx, &self.id).await?;
         Ok(links.into_iter().map(IdentityLink).collect())
     }
 }

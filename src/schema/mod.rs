@@ -5,7 +5,7 @@ pub mod block_types;
 pub mod crm;
 pub mod errors;
 pub mod identity;
-pub mod links;
+pub mod identity_links;
 pub mod mutation;
 pub mod pagination;
 pub mod query;
@@ -35,6 +35,16 @@ pub fn build_with(extend: impl FnOnce(GatewaySchemaBuilder) -> GatewaySchemaBuil
         EmptySubscription,
     ))
     .finish()
+}
+
+/// Turns introspection and field suggestions off unless `introspection` (the admission
+/// refuses `__schema`/`__type` with an error; this hides the rest).
+pub fn with_introspection(builder: GatewaySchemaBuilder, introspection: bool) -> GatewaySchemaBuilder {
+    if introspection {
+        builder
+    } else {
+        builder.disable_introspection().disable_suggestions()
+    }
 }
 
 /// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.

@@ -19,11 +19,9 @@ use super::{
 };
 use crate::{
     cache::Record,
+    limits::MAX_FIRST,
     loaders::{BlockLoader, Loaded, PageKey, RecordKey, RecordPage, load_one, remember},
 };
-
-/// The largest `first` a connection accepts.
-pub const MAX_FIRST: i32 = 100;
 
 /// A page of a list with Relay cursors (exposed as `IdentityConnection`,
 /// `PersonConnection`, `OrganizationConnection`).

@@ -10,7 +10,7 @@ use super::{
     },
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    links, loaders,
+    identity_links, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
 use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUsersPageKey, load_one};
@@ -48,7 +48,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The email, in any case.")] email: String,
     ) -> Result<Option<Identity>> {
-        links::identity_by_email(ctx, &email).await
+        identity_links::identity_by_email(ctx, &email).await
     }
 
     /// The identity directory: the Sales users list, in the block's order.

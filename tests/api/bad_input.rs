@@ -6,7 +6,7 @@ use axum::{
     body::Body,
     http::{Request, header},
 };
-use blocks_gateway::server;
+use blocks_gateway::server::{self, Readiness};
 use proptest::{
     prelude::*,
     test_runner::{Config, TestRunner},
@@ -271,7 +271,7 @@ fn arbitrary_requests_never_get_a_500_or_an_error_without_a_code() {
         .build()
         .expect("runtime");
     let app = runtime.block_on(spawn_app());
-    let router = server::router(app.gateway.clone());
+    let router = server::router(app.gateway.clone(), &app.server, Readiness::default());
     let config = Config {
         cases: 128,
         failure_persistence: None,

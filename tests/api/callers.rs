@@ -50,7 +50,7 @@ async fn post_with(
 #[tokio::test]
 async fn service_mode_turns_away_callers_without_a_valid_key_before_any_upstream_request() {
     let app = spawn_app_with(
-        |settings| settings.callers = CallerSettings::service(&[KEY]),
+        |settings| settings.gateway.callers = CallerSettings::service(&[KEY]),
         CacheSettings::default(),
     )
     .await;
@@ -93,7 +93,7 @@ fn as_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a 
 #[tokio::test]
 async fn forward_mode_passes_each_callers_credentials_and_refuses_blocks_without_one() {
     let app = spawn_app_with(
-        |settings| settings.callers = CallerSettings::forward(),
+        |settings| settings.gateway.callers = CallerSettings::forward(),
         CacheSettings::default(),
     )
     .await;
@@ -128,7 +128,7 @@ async fn forward_mode_passes_each_callers_credentials_and_refuses_blocks_without
 #[tokio::test]
 async fn forwarded_credentials_partition_the_cache_so_one_caller_never_gets_anothers_data() {
     let app = spawn_app_with(
-        |settings| settings.callers = CallerSettings::forward(),
+        |settings| settings.gateway.callers = CallerSettings::forward(),
         CacheSettings::default(),
     )
     .await;

@@ -4,17 +4,15 @@
 
 use std::fmt::Debug;
 
-use blocks_gateway::{
-    blocks::{
-        BlockError, FieldIssue, UpstreamProblem,
-        assets::AssetsUserFields,
-        b2b::{B2bDivisionRef, B2bUser, B2bUserFilter, CreateB2bUser, UpdateB2bUser},
-        crm::{InviteOutcome, InviteRequest, OrganizationFields, OrganizationFilter, PersonFields, PersonFilter},
-        sales::{SalesCustomerFields, SalesEntityFields, SalesUserFields},
-        search::SearchIdentityFields,
-    },
-    sandbox::{DemoB2bUser, DemoIdentity, DemoPerson, RecordedRequest},
+use blocks_gateway::blocks::{
+    BlockError, FieldIssue, UpstreamProblem,
+    assets::AssetsUserFields,
+    b2b::{B2bDivisionRef, B2bUser, B2bUserFilter, CreateB2bUser, UpdateB2bUser},
+    crm::{InviteOutcome, InviteRequest, OrganizationFields, OrganizationFilter, PersonFields, PersonFilter},
+    sales::{SalesCustomerFields, SalesEntityFields, SalesUserFields},
+    search::SearchIdentityFields,
 };
+use blocks_sandbox::{DemoB2bUser, DemoIdentity, DemoPerson, RecordedRequest};
 use chrono::{DateTime, SecondsFormat, TimeDelta};
 use secrecy::SecretString;
 use serde_json::{Value, json};

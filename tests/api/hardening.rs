@@ -57,7 +57,7 @@ fn error_at<'a>(body: &'a Value, field: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_hanging_block_costs_its_timeout_and_only_its_fields() {
-    let app = spawn(|settings| settings.http.request_timeout = Duration::from_millis(300)).await;
+    let app = spawn(|settings| settings.gateway.http.request_timeout = Duration::from_millis(300)).await;
     let id = known_everywhere(&app);
     app.block("assets").control.set_hang(true);
 
@@ -73,8 +73,8 @@ async fn a_hanging_block_costs_its_timeout_and_only_its_fields() {
 #[tokio::test]
 async fn the_operation_deadline_fails_pending_fields_and_keeps_fetched_data() {
     let app = spawn(|settings| {
-        settings.http.request_timeout = Duration::from_secs(30);
-        settings.limits.operation_timeout = Duration::from_millis(400);
+        settings.gateway.http.request_timeout = Duration::from_secs(30);
+        settings.gateway.limits.operation_timeout = Duration::from_millis(400);
     })
     .await;
     let id = known_everywhere(&app);
@@ -125,7 +125,7 @@ async fn garbage_json_is_an_upstream_error_without_the_garbage() {
 #[tokio::test]
 async fn a_refused_connection_is_unavailable_and_other_blocks_answer() {
     let app = spawn(|settings| {
-        for block in &mut settings.blocks {
+        for block in &mut settings.gateway.blocks {
             if block.block == BlockName::Crm {
                 // Port 9 (discard) is closed on loopback: connection refused.
                 block.base_url = "http://127.0.0.1:9/api/crm".parse().expect("url");
@@ -179,8 +179,8 @@ async fn a_429_is_rate_limited_and_its_pause_is_honoured_without_requests() {
 #[tokio::test]
 async fn the_breaker_opens_after_repeated_failures_and_closes_after_a_good_probe() {
     let app = spawn(|settings| {
-        settings.http.breaker.threshold = 3;
-        settings.http.breaker.cool_down = Duration::from_millis(300);
+        settings.gateway.http.breaker.threshold = 3;
+        settings.gateway.http.breaker.cool_down = Duration::from_millis(300);
     })
     .await;
     let id = known_everywhere(&app);
@@ -217,8 +217,8 @@ async fn the_breaker_opens_after_repeated_failures_and_closes_after_a_good_probe
 #[tokio::test]
 async fn a_failed_probe_reopens_the_circuit() {
     let app = spawn(|settings| {
-        settings.http.breaker.threshold = 1;
-        settings.http.breaker.cool_down = Duration::from_millis(200);
+        settings.gateway.http.breaker.threshold = 1;
+        settings.gateway.http.breaker.cool_down = Duration::from_millis(200);
     })
     .await;
     let id = known_everywhere(&app);
@@ -241,10 +241,10 @@ async fn a_failed_probe_reopens_the_circuit() {
 async fn retries_stay_within_the_retry_budget() {
     const QUERIES: usize = 20;
     let app = spawn(|settings| {
-        settings.http.max_retries = 3;
-        settings.http.retry_base_delay = Duration::from_millis(1);
-        settings.http.retry_budget_percent = 10;
-        settings.http.breaker.threshold = 0;
+        settings.gateway.http.max_retries = 3;
+        settings.gateway.http.retry_base_delay = Duration::from_millis(1);
+        settings.gateway.http.retry_budget_percent = 10;
+        settings.gateway.http.breaker.threshold = 0;
     })
     .await;
     let id = known_everywhere(&app);
@@ -267,7 +267,7 @@ async fn retries_stay_within_the_retry_budget() {
 
 #[tokio::test]
 async fn the_request_cap_fails_the_remaining_loads_and_keeps_what_was_fetched() {
-    let app = spawn(|settings| settings.limits.max_upstream_requests = 3).await;
+    let app = spawn(|settings| settings.gateway.limits.max_upstream_requests = 3).await;
 
     let body = app
         .query(

@@ -6,11 +6,12 @@ use std::{collections::HashMap, net::SocketAddr};
 use blocks_gateway::{
     blocks::http::shared_client,
     cache::CacheSettings,
-    config::Settings,
+    config::{ServerSettings, Settings},
     gateway::Gateway,
-    sandbox::{BlockServer, DemoB2bUser, DemoIndex, DemoPerson, RecordedRequest, Sandbox, SandboxOptions},
-    server,
+    link_index::LinkIndexLocation,
+    server::{self, Readiness},
 };
+use blocks_sandbox::{BlockServer, DemoB2bUser, DemoIndex, DemoPerson, RecordedRequest, Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -21,6 +22,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     #[allow(dead_code)]
     pub gateway: Gateway,
+    /// The HTTP surface it was served with.
+    #[allow(dead_code)]
+    pub server: ServerSettings,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -37,8 +41,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSetti
     let sandbox = start_sandbox().await;
     let mut settings = sandbox_settings(&sandbox);
     tweak(&mut settings);
-    let gateway = Gateway::new(&settings, cache).expect("gateway builds");
-    let (address, shutdown) = serve_on_loopback(gateway.clone()).await;
+    settings.gateway.cache = cache;
+    let gateway = Gateway::new(&settings.gateway).expect("gateway builds");
+    let (address, shutdown) = serve_on_loopback(gateway.clone(), &settings.server).await;
     // Built with the gateway's constructor, which installs the TLS crypto provider.
     let http = shared_client(std::time::Duration::from_secs(5)).expect("client");
     TestApp {
@@ -46,6 +51,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSetti
         sandbox,
         http,
         gateway,
+        server: settings.server,
         _shutdown: shutdown,
     }
 }
@@ -60,21 +66,24 @@ pub async fn start_sandbox() -> Sandbox {
     .expect("sandbox starts")
 }
 
-/// Gateway settings pointing at `sandbox`, without retries (tests count requests).
+/// Gateway settings pointing at `sandbox` (the variables it names, nothing from this
+/// process's environment), the link index in memory, without retries (tests count
+/// requests).
 pub fn sandbox_settings(sandbox: &Sandbox) -> Settings {
-    let mut settings = Settings::sandbox_defaults();
-    settings.use_sandbox(sandbox).expect("sandbox settings");
-    settings.http.max_retries = 0;
+    let mut settings = Settings::from_variables(&sandbox.environment()).expect("sandbox settings");
+    settings.gateway.link_index = LinkIndexLocation::Memory;
+    settings.gateway.http.max_retries = 0;
     settings
 }
 
 /// Serves `gateway` on an ephemeral loopback port until the returned sender is dropped.
-pub async fn serve_on_loopback(gateway: Gateway) -> (SocketAddr, oneshot::Sender<()>) {
+pub async fn serve_on_loopback(gateway: Gateway, settings: &ServerSettings) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (shutdown, stopped) = oneshot::channel::<()>();
+    let router = server::router(gateway, settings, Readiness::default());
     tokio::spawn(async move {
-        let _ = server::serve(listener, gateway, async {
+        let _ = server::serve(listener, router, async {
             let _ = stopped.await;
         })
         .await;

@@ -99,7 +99,7 @@ async fn the_playground_and_health_endpoints_answer() {
 async fn readiness_fails_when_a_block_is_unreachable() {
     let app = crate::helpers::spawn_app_with(
         |settings| {
-            for block in &mut settings.blocks {
+            for block in &mut settings.gateway.blocks {
                 if block.block == blocks_gateway::blocks::BlockName::B2b {
                     // Port 9 (discard) is closed on loopback: connection refused.
                     block.base_url = "http://127.0.0.1:9/".parse().expect("url");

@@ -12,7 +12,7 @@ const INTROSPECTION_QUERY: &str = include_str!("../fixtures/graphql/introspectio
 
 async fn spawn_with_limits(tweak: impl FnOnce(&mut OperationLimits)) -> TestApp {
     spawn_app_with(
-        |settings: &mut Settings| tweak(&mut settings.limits),
+        |settings: &mut Settings| tweak(&mut settings.gateway.limits),
         CacheSettings::default(),
     )
     .await

@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 
 use blocks_gateway::{
     cache::CacheSettings,
-    links::{
+    link_index::{
         LinkBlock, LinkIndex, LinkSource,
         reindex::{NoProgress, ReindexConflict, ReindexOptions, reindex},
         testing::TestIndex,
     },
-    sandbox::DemoPerson,
 };
+use blocks_sandbox::DemoPerson;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -22,7 +22,11 @@ use crate::helpers::{TestApp, spawn_app_with};
 /// A gateway over the sandbox whose index lives in `db`.
 async fn app_on(db: &TestIndex) -> TestApp {
     let location = db.location.clone();
-    spawn_app_with(move |settings| settings.link_index = location, CacheSettings::default()).await
+    spawn_app_with(
+        move |settings| settings.gateway.link_index = location,
+        CacheSettings::default(),
+    )
+    .await
 }
 
 blocks_gateway::on_both_link_index_backends!(

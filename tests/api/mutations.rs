@@ -753,7 +753,7 @@ async fn a_block_that_is_down_during_a_mutation_is_reported_in_the_payload() {
 #[tokio::test]
 async fn a_block_timing_out_during_a_mutation_is_reported_in_the_payload() {
     let app = crate::helpers::spawn_app_with(
-        |settings| settings.http.request_timeout = std::time::Duration::from_millis(300),
+        |settings| settings.gateway.http.request_timeout = std::time::Duration::from_millis(300),
         blocks_gateway::cache::CacheSettings::default(),
     )
     .await;

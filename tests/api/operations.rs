@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use blocks_gateway::{
     cache::CacheSettings,
     callers::CallerSettings,
-    documents::{playground::EXAMPLE_OPERATIONS, validation_errors},
-    links::reindex::{NoProgress, ReindexOptions, reindex},
+    link_index::reindex::{NoProgress, ReindexOptions, reindex},
+    playground::EXAMPLE_OPERATIONS,
+    trusted_documents::validation_errors,
 };
 use serde_json::{Value, json};
 
@@ -64,10 +65,7 @@ fn the_embedded_examples_are_exactly_the_files_of_examples_operations() {
         on_disk.insert(stem.unwrap_or_else(|| panic!("unexpected file {file}")).to_owned());
     }
     let embedded: BTreeSet<String> = EXAMPLE_OPERATIONS.iter().map(|e| e.name.to_owned()).collect();
-    assert_eq!(
-        on_disk, embedded,
-        "list new files in documents::playground::EXAMPLE_OPERATIONS"
-    );
+    assert_eq!(on_disk, embedded, "list new files in playground::EXAMPLE_OPERATIONS");
 }
 
 #[tokio::test]
@@ -452,7 +450,7 @@ async fn graphiql_opens_with_every_example_as_a_tab() {
 #[tokio::test]
 async fn graphiql_prefills_the_caller_header_when_callers_need_a_key() {
     let app = spawn_app_with(
-        |settings| settings.callers = CallerSettings::service(&["playground-secret-key"]),
+        |settings| settings.gateway.callers = CallerSettings::service(&["playground-secret-key"]),
         CacheSettings::default(),
     )
     .await;

@@ -83,7 +83,7 @@ async fn a_failing_crm_fails_the_persons_connection_but_not_other_root_fields() 
 #[tokio::test]
 async fn a_hanging_block_times_out_while_the_others_answer() {
     let app = spawn_app_with(
-        |settings| settings.http.request_timeout = Duration::from_millis(300),
+        |settings| settings.gateway.http.request_timeout = Duration::from_millis(300),
         CacheSettings::default(),
     )
     .await;
@@ -120,7 +120,7 @@ fn set_auth(
     block: blocks_gateway::blocks::BlockName,
     auth: BlockAuth,
 ) {
-    for configured in &mut settings.blocks {
+    for configured in &mut settings.gateway.blocks {
         if configured.block == block {
             configured.auth = auth.clone();
         }
@@ -159,7 +159,7 @@ async fn a_refused_credential_is_unauthenticated_and_names_the_block() {
 async fn a_wrong_app_id_is_forbidden() {
     let app = spawn_app_with(
         |settings| {
-            for configured in &mut settings.blocks {
+            for configured in &mut settings.gateway.blocks {
                 if let (blocks_gateway::blocks::BlockName::Search, BlockAuth::BearerWithAppId { token, .. }) =
                     (configured.block, &configured.auth)
                 {
@@ -190,6 +190,7 @@ async fn a_block_without_url_answers_block_not_configured() {
     let app = spawn_app_with(
         |settings| {
             settings
+                .gateway
                 .blocks
                 .retain(|b| b.block != blocks_gateway::blocks::BlockName::Crm)
         },

@@ -7,7 +7,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use blocks_gateway::{
     cache::CacheSettings,
     config::Settings,
-    documents::{TrustedDocuments, manifest_from_dir, playground::EXAMPLE_OPERATIONS, sha256_hex},
+    playground::EXAMPLE_OPERATIONS,
+    trusted_documents::{TrustedDocuments, manifest_from_dir, sha256_hex},
 };
 use serde_json::{Value, json};
 
@@ -40,7 +41,7 @@ async fn examples_manifest() -> BTreeMap<String, String> {
 async fn spawn_trusted_app() -> TestApp {
     let trusted = TrustedDocuments::from_manifest(examples_manifest().await).expect("valid manifest");
     spawn_app_with(
-        |settings| settings.documents.trusted = Some(Arc::new(trusted)),
+        |settings| settings.gateway.documents.trusted = Some(Arc::new(trusted)),
         CacheSettings::default(),
     )
     .await
@@ -225,7 +226,11 @@ async fn apq_keeps_get_for_queries_only() {
 
 #[tokio::test]
 async fn without_apq_a_hash_alone_is_not_supported() {
-    let app = spawn_app_with(|settings| settings.documents.apq_capacity = 0, CacheSettings::default()).await;
+    let app = spawn_app_with(
+        |settings| settings.gateway.documents.apq_capacity = 0,
+        CacheSettings::default(),
+    )
+    .await;
     let body = app
         .post_json(json!({ "extensions": persisted(&sha256_hex(person_list())) }))
         .await
@@ -254,7 +259,7 @@ async fn the_manifest_is_read_from_the_configured_file_and_checked_at_start_up()
 
     let manifest = serde_json::to_string(&examples_manifest().await).expect("JSON");
     let settings = Settings::load(Some(&write_config(&manifest))).expect("a valid manifest loads");
-    let trusted = settings.documents.trusted.expect("trusted documents on");
+    let trusted = settings.gateway.documents.trusted.expect("trusted documents on");
     assert_eq!(trusted.len(), EXAMPLE_OPERATIONS.len());
 
     let tampered = json!({ sha256_hex("{ a }"): "{ persons { totalCount } }" }).to_string();

@@ -8,7 +8,8 @@ use blocks_gateway::{
     blocks::BlockName,
     cache::CacheSettings,
     callers::CallerSettings,
-    server::{self, SurfaceSettings},
+    config::ServerSettings,
+    server::{self, Readiness},
 };
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
@@ -97,7 +98,7 @@ async fn csrf_prevention_refuses_simple_requests_before_anything_runs() {
 #[tokio::test]
 async fn get_queries_need_no_header_when_csrf_prevention_is_off() {
     let app = spawn_app_with(
-        |settings| settings.surface.csrf_prevention = false,
+        |settings| settings.server.csrf_prevention = false,
         CacheSettings::default(),
     )
     .await;
@@ -124,7 +125,7 @@ async fn get_queries_need_no_header_when_csrf_prevention_is_off() {
 async fn cors_answers_only_the_allowed_origins() {
     let allowed = "https://app.example.com";
     let app = spawn_app_with(
-        |settings| settings.surface.cors_origins = vec![HeaderValue::from_static("https://app.example.com")],
+        |settings| settings.server.cors_origins = vec![HeaderValue::from_static("https://app.example.com")],
         CacheSettings::default(),
     )
     .await;
@@ -173,7 +174,7 @@ async fn without_cors_origins_no_browser_origin_is_allowed() {
 #[tokio::test]
 async fn introspection_off_means_no_schema_no_suggestions_and_no_playground() {
     let app = spawn_app_with(
-        |settings| settings.surface.introspection = false,
+        |settings| settings.gateway.introspection = false,
         CacheSettings::default(),
     )
     .await;
@@ -214,10 +215,12 @@ async fn a_panic_becomes_a_generic_500_and_the_gateway_keeps_serving() {
     let app = spawn_app().await;
     // The same protective layers the gateway's router runs behind, over one route that
     // panics (no resolver of the gateway panics on purpose).
-    let routes = Router::new()
-        .route("/panic", get(explode))
-        .merge(server::router(app.gateway.clone()));
-    let protected = server::protect(routes, &SurfaceSettings::default());
+    let routes = Router::new().route("/panic", get(explode)).merge(server::router(
+        app.gateway.clone(),
+        &app.server,
+        Readiness::default(),
+    ));
+    let protected = server::protect(routes, &ServerSettings::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
@@ -269,9 +272,9 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
     let forwarded = "forwarded-crm-secret-41b";
     let service = spawn_app_with(
         |settings| {
-            settings.callers = CallerSettings::service(&[api_key]);
-            settings.http.request_timeout = Duration::from_millis(300);
-            for block in &mut settings.blocks {
+            settings.gateway.callers = CallerSettings::service(&[api_key]);
+            settings.gateway.http.request_timeout = Duration::from_millis(300);
+            for block in &mut settings.gateway.blocks {
                 if block.block == BlockName::B2b {
                     block.base_url = "http://127.0.0.1:9/".parse().expect("url");
                 }
@@ -299,7 +302,7 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
     }
 
     let forward = spawn_app_with(
-        |settings| settings.callers = CallerSettings::forward(),
+        |settings| settings.gateway.callers = CallerSettings::forward(),
         CacheSettings::default(),
     )
     .await;

@@ -11,10 +11,8 @@ use std::{
     time::Duration,
 };
 
-use blocks_gateway::{
-    blocks::http::shared_client, cache::CacheSettings, config::Settings, gateway::Gateway, sandbox::Sandbox,
-    shared_cache::SharedCacheSettings,
-};
+use blocks_gateway::{blocks::http::shared_client, cache::RedisTierSettings, config::Settings, gateway::Gateway};
+use blocks_sandbox::Sandbox;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -53,22 +51,22 @@ struct Replicas {
 /// Settings pointing at `sandbox`, with the Redis tier under a prefix of this test alone.
 fn settings(sandbox: &Sandbox, redis_url: &str) -> Settings {
     let mut settings = sandbox_settings(sandbox);
-    let mut shared = SharedCacheSettings::new(SecretString::from(redis_url.to_owned()));
+    let mut shared = RedisTierSettings::new(SecretString::from(redis_url.to_owned()));
     shared.key_prefix = format!("test-{}", uuid::Uuid::new_v4());
-    settings.shared_cache = Some(shared);
+    settings.gateway.redis = Some(shared);
     settings
 }
 
 async fn replica(settings: &Settings) -> Replica {
-    let gateway = Gateway::new(settings, CacheSettings::default()).expect("gateway builds");
+    let gateway = Gateway::new(&settings.gateway).expect("gateway builds");
     gateway
         .cache()
-        .shared_tier()
+        .redis_tier()
         .expect("the Redis tier is on")
         .wait_until_subscribed(Duration::from_secs(10))
         .await
         .expect("subscribed to the invalidation channel");
-    let (address, stop) = serve_on_loopback(gateway.clone()).await;
+    let (address, stop) = serve_on_loopback(gateway.clone(), &settings.server).await;
     Replica {
         address,
         gateway,
@@ -127,12 +125,7 @@ impl Replicas {
     }
 
     async fn metrics(&self, replica: &Replica) -> String {
-        replica
-            .gateway
-            .metrics()
-            .render(&replica.gateway)
-            .await
-            .expect("metrics render")
+        replica.gateway.render_metrics().await.expect("metrics render")
     }
 }
 
@@ -263,8 +256,8 @@ async fn without_the_invalidation_channel_reads_bypass_the_local_cache() {
     // Nothing listens on port 1: the tier never subscribes. No Redis is needed.
     let sandbox = start_sandbox().await;
     let settings = settings(&sandbox, "redis://127.0.0.1:1");
-    let gateway = Gateway::new(&settings, CacheSettings::default()).expect("starts without Redis");
-    let tier = gateway.cache().shared_tier().expect("tier configured");
+    let gateway = Gateway::new(&settings.gateway).expect("starts without Redis");
+    let tier = gateway.cache().redis_tier().expect("tier configured");
     assert!(tier.wait_until_subscribed(Duration::from_millis(200)).await.is_err());
     let id = sandbox.demo.persons[2].id.to_string();
     let read = || async {

@@ -10,11 +10,11 @@ use std::{
 
 use blocks_gateway::{
     blocks::http::shared_client,
-    cache::CacheSettings,
+    config::ShutdownSettings,
     gateway::Gateway,
-    sandbox::Sandbox,
-    shutdown::{Drained, ShutdownSettings, StopSignal, serve_until_stopped},
+    shutdown::{Drained, StopSignal, serve_until_stopped},
 };
+use blocks_sandbox::Sandbox;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -31,12 +31,13 @@ struct Draining {
 
 async fn serve_draining(settings: ShutdownSettings) -> Draining {
     let sandbox = start_sandbox().await;
-    let gateway = Gateway::new(&sandbox_settings(&sandbox), CacheSettings::default()).expect("gateway builds");
+    let server = sandbox_settings(&sandbox).server;
+    let gateway = Gateway::new(&sandbox_settings(&sandbox).gateway).expect("gateway builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<StopSignal>();
     let signal = async move { stopped.await.unwrap_or(StopSignal::Interrupt) };
-    let serving = tokio::spawn(serve_until_stopped(listener, gateway, signal, settings));
+    let serving = tokio::spawn(async move { serve_until_stopped(listener, gateway, &server, signal, settings).await });
     let http = shared_client(Duration::from_secs(10)).expect("client");
     Draining {
         sandbox,

@@ -8,7 +8,7 @@ use blocks_gateway::{
     blocks::{BlockError, BlockName, crm::PersonFields, sales::SalesUserFields},
     cache::CacheSettings,
     config::Settings,
-    error::ErrorCode,
+    error_code::ErrorCode,
 };
 use url::Url;
 
@@ -24,8 +24,8 @@ const BACKOFF: Duration = Duration::from_millis(1);
 async fn app_with_retries(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(
         |settings| {
-            settings.http.max_retries = 2;
-            settings.http.retry_base_delay = BACKOFF;
+            settings.gateway.http.max_retries = 2;
+            settings.gateway.http.retry_base_delay = BACKOFF;
             tweak(settings);
         },
         CacheSettings::default(),
@@ -140,7 +140,7 @@ fn closed_port_url() -> Url {
 async fn a_refused_connection_is_unreachable() {
     let url = closed_port_url();
     let app = app_with_retries(|settings| {
-        for block in &mut settings.blocks {
+        for block in &mut settings.gateway.blocks {
             if block.block == BlockName::Sales {
                 block.base_url = url.clone();
             }
@@ -176,7 +176,7 @@ async fn a_refused_connection_is_unreachable() {
 #[tokio::test]
 async fn a_hanging_block_times_out_at_the_configured_limit() {
     let limit = Duration::from_millis(300);
-    let app = app_with_retries(|settings| settings.http.request_timeout = limit).await;
+    let app = app_with_retries(|settings| settings.gateway.http.request_timeout = limit).await;
     let sales = app.gateway.clients().sales().expect("sales configured");
     let control = &app.block("sales").control;
     control.set_hang(true);
@@ -197,7 +197,11 @@ async fn a_hanging_block_times_out_at_the_configured_limit() {
 
 #[tokio::test]
 async fn the_per_block_concurrency_bound_holds() {
-    let app = spawn_app_with(|settings| settings.http.max_concurrency = 2, CacheSettings::default()).await;
+    let app = spawn_app_with(
+        |settings| settings.gateway.http.max_concurrency = 2,
+        CacheSettings::default(),
+    )
+    .await;
     let sales = app.gateway.clients().sales().expect("sales configured");
     let control = &app.block("sales").control;
     control.set_latency(Duration::from_millis(50));

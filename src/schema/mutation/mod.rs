@@ -3,7 +3,7 @@
 //! what it touched from the cache before answering.
 
 pub mod identities;
-pub mod links;
+pub mod link_identity;
 pub mod organizations;
 pub mod outcome;
 pub mod persons;
@@ -13,7 +13,7 @@ pub mod validate;
 use async_graphql::{Context, ID, Object, Result};
 
 use identities::{SetB2bUserActivePayload, UpdateIdentityInput, UpdateIdentityPayload};
-use links::{IdentityLinkInput, LinkIdentityPayload, UnlinkIdentityPayload};
+use link_identity::{IdentityLinkInput, LinkIdentityPayload, UnlinkIdentityPayload};
 use organizations::{CreateOrganizationInput, OrganizationPayload, UpdateOrganizationInput};
 use persons::{
     CreatePersonInput, DeletePayload, InvitePersonInput, InvitePersonPayload, LinkPersonToUserInput,
@@ -85,7 +85,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The identity and the record to link it to.")] input: IdentityLinkInput,
     ) -> Result<LinkIdentityPayload> {
-        links::link_identity(ctx, input).await
+        link_identity::link_identity(ctx, input).await
     }
 
     /// Removes an identity's link to a CRM person or a B2B user from the identity link index
@@ -95,7 +95,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The identity and the record to unlink.")] input: IdentityLinkInput,
     ) -> Result<UnlinkIdentityPayload> {
-        links::unlink_identity(ctx, input).await
+        link_identity::unlink_identity(ctx, input).await
     }
 
     /// Updates an identity in every 23blocks block that knows it.

@@ -161,7 +161,7 @@ fn organization_payload(
             // Blank and overlong names are refused before the call, so a refusal naming
             // `name` is the per-platform uniqueness rule.
             if refuses_field(&error, "name") {
-                user_error.code = crate::error::ErrorCode::Conflict.as_str().to_owned();
+                user_error.code = crate::error_code::ErrorCode::Conflict.as_str().to_owned();
             }
             Ok(OrganizationPayload {
                 organization: None,

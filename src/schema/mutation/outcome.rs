@@ -4,7 +4,7 @@
 use async_graphql::{Enum, SimpleObject};
 
 use super::super::identity::Block;
-use crate::{blocks::BlockError, error::ErrorCode};
+use crate::{blocks::BlockError, error_code::ErrorCode};
 
 /// An expected failure: bad input, a conflict, a refusal by a block.
 #[derive(SimpleObject, Debug, Clone)]

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Result, Simp
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{links::move_merged_links, outcome::UserError, validate::Checks};
+use super::{link_identity::move_merged_links, outcome::UserError, validate::Checks};
 use crate::{
     blocks::{
         BlockError,

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 use super::{
-    links::{link_registered, record_registered_email},
+    link_identity::{link_registered, record_registered_email},
     outcome::{BlockOutcome, OutcomeStatus, UserError},
     validate::Checks,
 };
@@ -24,12 +24,12 @@ use crate::{
         search::SearchIdentityFields,
     },
     cache::Record,
-    links::{LinkBlock, LinkIndex, canonical_person_id},
+    link_index::{LinkBlock, LinkIndex, canonical_person_id},
     loaders::{Touched, forget},
     schema::{
         crm::Organization,
         identity::{Block, Identity},
-        links::link_index,
+        identity_links::link_index,
         loaders,
     },
 };
@@ -572,7 +572,7 @@ async fn create_organization(
         Err(error) if refuses_field(&error, "name") => {
             let existing = find_organization_by_name(clients, input.name.trim()).await;
             let mut conflict = UserError::from_block(&error, &["input", "name"]);
-            conflict.code = crate::error::ErrorCode::Conflict.as_str().to_owned();
+            conflict.code = crate::error_code::ErrorCode::Conflict.as_str().to_owned();
             if let Some(id) = existing {
                 conflict.message = format!(
                     "an organization named {:?} already exists ({id}); to complete its registration pass organizationId",

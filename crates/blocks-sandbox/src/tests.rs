@@ -16,6 +16,7 @@ async fn sandbox_with(seed: u64, identities: usize) -> Sandbox {
         seed,
         identities,
         latency: Duration::ZERO,
+        ..SandboxOptions::default()
     })
     .await
     .expect("the sandbox binds its listeners")
@@ -631,8 +632,9 @@ async fn concurrent_requests_are_served_concurrently() {
     let sandbox = sandbox().await;
     let control = &sandbox.sales.control;
     control.set_latency(Duration::from_millis(60));
-    let calls = (0..4).map(|_| call(&sandbox, &sandbox.sales, Method::GET, "/users/", None));
-    let answers = futures::future::join_all(calls).await;
+    let list = || call(&sandbox, &sandbox.sales, Method::GET, "/users/", None);
+    let (a, b, c, d) = tokio::join!(list(), list(), list(), list());
+    let answers = [a, b, c, d];
     assert!(answers.iter().all(|a| a.status == StatusCode::OK));
     assert_eq!(control.request_count(), 4);
     assert!(control.max_in_flight() >= 2, "requests were served concurrently");
@@ -659,4 +661,116 @@ async fn latency_runs_from_arrival_to_answer_for_answers_and_refusals_alike() {
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(started.elapsed() >= latency, "refused after {:?}", started.elapsed());
     assert_eq!(control.request_count(), 2);
+}
+
+/// Sends `GET /identities/{id}/?seq={seq}` to Search for each `seq`, one after the other
+/// so they arrive in order, and checks each is answered.
+async fn get_identities(sandbox: &Sandbox, client: &reqwest::Client, id: &str, seqs: std::ops::Range<usize>) {
+    let server = &sandbox.search;
+    for seq in seqs {
+        let request = client.get(format!("{}/identities/{id}/?seq={seq}", server.base_url));
+        let response = with_credentials(sandbox, server, request)
+            .send()
+            .await
+            .expect("the sandbox answers");
+        assert_eq!(response.status(), StatusCode::OK, "request {seq}");
+    }
+}
+
+/// The `seq` query of each retained request, in the order the log holds them.
+fn retained_seqs(server: &BlockServer) -> Vec<usize> {
+    server
+        .control
+        .requests()
+        .iter()
+        .map(|r| {
+            let query = r.query.as_deref().expect("every request carries its seq");
+            let seq = query.strip_prefix("seq=").expect("a seq query");
+            seq.parse().expect("a numeric seq")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_the_most_recent_requests_and_counts_them_all() {
+    const CAPACITY: usize = 100;
+    const SENT: usize = 3_000;
+    assert_eq!(
+        SandboxOptions::default().request_log_capacity,
+        super::DEFAULT_REQUEST_LOG_CAPACITY
+    );
+    let sandbox = Sandbox::start(SandboxOptions {
+        identities: 20,
+        request_log_capacity: CAPACITY,
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("the sandbox binds its listeners");
+    let identity = sandbox
+        .demo
+        .identities
+        .iter()
+        .find(|i| i.in_search)
+        .expect("an identity known to Search");
+    let id = identity.unique_id.clone();
+    let control = &sandbox.search.control;
+    let client = client();
+
+    // Within the capacity, the log holds every request and drops none.
+    get_identities(&sandbox, &client, &id, 0..CAPACITY).await;
+    assert_eq!(control.request_count(), CAPACITY);
+    assert_eq!(control.dropped_requests(), 0);
+    assert_eq!(retained_seqs(&sandbox.search), (0..CAPACITY).collect::<Vec<_>>());
+
+    // Past it, the log stays at its bound while the count stays exact.
+    let mut sent = CAPACITY;
+    while sent < SENT {
+        let next = (sent + 500).min(SENT);
+        get_identities(&sandbox, &client, &id, sent..next).await;
+        sent = next;
+        assert_eq!(control.request_count(), sent);
+        assert_eq!(control.requests().len(), CAPACITY, "after {sent} requests");
+        assert_eq!(control.dropped_requests(), sent - CAPACITY);
+    }
+    // What it kept are the most recent requests, oldest first.
+    assert_eq!(
+        retained_seqs(&sandbox.search),
+        (SENT - CAPACITY..SENT).collect::<Vec<_>>()
+    );
+    assert_eq!(control.count("GET", "/identities/"), CAPACITY);
+    // The other blocks saw nothing.
+    assert_eq!(sandbox.sales.control.request_count(), 0);
+
+    // A cleared log starts over: empty, counting from 0, nothing dropped.
+    control.clear_requests();
+    assert_eq!(control.request_count(), 0);
+    assert_eq!(control.dropped_requests(), 0);
+    assert!(control.requests().is_empty());
+    get_identities(&sandbox, &client, &id, 0..5).await;
+    assert_eq!(control.request_count(), 5);
+    assert_eq!(control.dropped_requests(), 0);
+    assert_eq!(retained_seqs(&sandbox.search), (0..5).collect::<Vec<_>>());
+    // ... and drops again only once it is over its bound once more.
+    get_identities(&sandbox, &client, &id, 5..CAPACITY + 10).await;
+    assert_eq!(control.request_count(), CAPACITY + 10);
+    assert_eq!(control.dropped_requests(), 10);
+    assert_eq!(retained_seqs(&sandbox.search), (10..CAPACITY + 10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_request_log_of_capacity_zero_only_counts() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        identities: 20,
+        request_log_capacity: 0,
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("the sandbox binds its listeners");
+    let id = sandbox.demo.identities[0].unique_id.clone();
+    get_identities(&sandbox, &client(), &id, 0..3).await;
+    let control = &sandbox.search.control;
+    assert_eq!(control.request_count(), 3);
+    assert_eq!(control.dropped_requests(), 3);
+    assert!(control.requests().is_empty());
+    assert_eq!(control.count("GET", "/identities/"), 0);
 }

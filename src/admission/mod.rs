@@ -4,9 +4,19 @@
 //! introspection switch, and, for a document found by its hash over a read-only transport,
 //! the refusal of mutations. The schema then runs the parsed document.
 //!
+//! Persisted documents come in two modes:
+//! - **trusted documents** (`GATEWAY_TRUSTED_DOCUMENTS`, see [`crate::trusted_documents`]):
+//!   only the manifest's documents run; APQ registration is then off, since it would let any
+//!   document in.
+//! - **APQ** (otherwise; `GATEWAY_APQ_CAPACITY` documents, 0 turns it off): documents
+//!   registered with their hash are kept (the least used are forgotten first) and may then
+//!   be sent by hash alone.
+//!
 //! This runs before `Schema::execute` rather than as async-graphql extensions: a schema
 //! with any extension sends every field of every operation through the extension chain
 //! (a boxed future per extension per field), which cost a fifth of a warm request.
+
+mod parsed_documents;
 
 use std::sync::Arc;
 
@@ -16,12 +26,35 @@ use async_graphql::{
 };
 use serde::Deserialize;
 
-use super::{DocumentSettings, TrustedDocuments, sha256_hex};
+pub use parsed_documents::{DEFAULT_PARSED_DOCUMENTS, ParsedDocuments};
+
 use crate::{
-    cache::documents::ParsedDocuments,
-    limits::OperationLimits,
+    limits::{self, OperationLimits},
     schema::errors::{SchemaError, request_error},
+    trusted_documents::{TrustedDocuments, sha256_hex},
 };
+
+/// Documents APQ remembers by default.
+pub const DEFAULT_APQ_CAPACITY: usize = 1000;
+
+/// How the gateway treats persisted documents (`GATEWAY_TRUSTED_DOCUMENTS`,
+/// `GATEWAY_APQ_CAPACITY`).
+#[derive(Debug, Clone)]
+pub struct PersistedDocumentSettings {
+    /// The allow-list; when set, nothing else runs and APQ registration is off.
+    pub trusted: Option<Arc<TrustedDocuments>>,
+    /// Documents automatic persisted queries remember; 0 turns APQ off.
+    pub apq_capacity: usize,
+}
+
+impl Default for PersistedDocumentSettings {
+    fn default() -> Self {
+        Self {
+            trusted: None,
+            apq_capacity: DEFAULT_APQ_CAPACITY,
+        }
+    }
+}
 
 /// The request extension carrying a persisted query's hash.
 const PERSISTED_QUERY: &str = "persistedQuery";
@@ -62,7 +95,7 @@ impl Admission {
     /// The admission of a gateway: its document settings, limits and introspection switch;
     /// parsed documents are kept in `documents`.
     pub fn new(
-        settings: &DocumentSettings,
+        settings: &PersistedDocumentSettings,
         limits: OperationLimits,
         introspection: bool,
         documents: ParsedDocuments,
@@ -182,14 +215,14 @@ fn persisted_query(value: async_graphql::Value) -> Result<PersistedQuery, Server
 /// Whether any operation of `document` selects `__schema` or `__type` at its root
 /// (async-graphql would answer them with a silent null when introspection is off).
 fn selects_introspection(document: &ExecutableDocument) -> bool {
-    crate::limits::root_field_names(document)
+    limits::root_field_names(document)
         .iter()
         .any(|name| name == "__schema" || name == "__type")
 }
 
 /// A document found by its hash over a read-only transport must not be a mutation.
 fn refuse_mutation(document: &ExecutableDocument, operation_name: Option<&str>) -> Result<(), ServerError> {
-    match super::selected_operation(document, operation_name) {
+    match limits::selected_operation(document, operation_name) {
         Some((_, operation)) if operation.node.ty == OperationType::Mutation => Err(request_error(
             &SchemaError::bad_input("mutations must be sent with POST"),
         )),

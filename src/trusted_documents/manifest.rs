@@ -13,7 +13,7 @@ use std::{
 use async_graphql::parser::parse_query;
 use sha2::{Digest, Sha256};
 
-use super::{DocumentsError, validate::validation_errors};
+use super::{TrustedDocumentsError, validate::validation_errors};
 
 /// The allow-list: documents by the SHA-256 of their text.
 #[derive(Clone)]
@@ -32,32 +32,32 @@ impl fmt::Debug for TrustedDocuments {
 impl TrustedDocuments {
     /// Reads a manifest file; every key must be its document's hash and every document
     /// must parse, so a corrupt manifest stops start-up instead of refusing callers later.
-    pub fn load(path: &Path) -> Result<Self, DocumentsError> {
+    pub fn load(path: &Path) -> Result<Self, TrustedDocumentsError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DocumentsError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| TrustedDocumentsError::Read {
             path: shown.clone(),
             source,
         })?;
         let manifest: BTreeMap<String, String> =
-            serde_json::from_str(&text).map_err(|error| DocumentsError::NotAManifest {
+            serde_json::from_str(&text).map_err(|error| TrustedDocumentsError::NotAManifest {
                 path: shown.clone(),
                 reason: error.to_string(),
             })?;
         if manifest.is_empty() {
-            return Err(DocumentsError::Empty { path: shown });
+            return Err(TrustedDocumentsError::Empty { path: shown });
         }
         Self::from_manifest(manifest)
     }
 
     /// The allow-list of a manifest already in memory (checked like [`Self::load`]).
-    pub fn from_manifest(manifest: BTreeMap<String, String>) -> Result<Self, DocumentsError> {
+    pub fn from_manifest(manifest: BTreeMap<String, String>) -> Result<Self, TrustedDocumentsError> {
         let mut documents = HashMap::with_capacity(manifest.len());
         for (key, document) in manifest {
             if sha256_hex(&document) != key {
-                return Err(DocumentsError::HashMismatch { key });
+                return Err(TrustedDocumentsError::HashMismatch { key });
             }
             if let Err(error) = parse_query(&document) {
-                return Err(DocumentsError::InvalidDocument {
+                return Err(TrustedDocumentsError::InvalidDocument {
                     name: key,
                     problems: error.to_string(),
                 });
@@ -96,8 +96,8 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// The manifest of every `*.graphql` file directly in `dir`, one document per file (an
 /// operation with its fragments), keyed by hash. Each must validate against the schema.
-pub async fn manifest_from_dir(dir: &Path) -> Result<BTreeMap<String, String>, DocumentsError> {
-    let read_error = |source| DocumentsError::Read {
+pub async fn manifest_from_dir(dir: &Path) -> Result<BTreeMap<String, String>, TrustedDocumentsError> {
+    let read_error = |source| TrustedDocumentsError::Read {
         path: dir.display().to_string(),
         source,
     };
@@ -111,20 +111,20 @@ pub async fn manifest_from_dir(dir: &Path) -> Result<BTreeMap<String, String>, D
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(DocumentsError::Empty {
+        return Err(TrustedDocumentsError::Empty {
             path: dir.display().to_string(),
         });
     }
     let mut manifest = BTreeMap::new();
     for file in files {
         let name = file.display().to_string();
-        let document = std::fs::read_to_string(&file).map_err(|source| DocumentsError::Read {
+        let document = std::fs::read_to_string(&file).map_err(|source| TrustedDocumentsError::Read {
             path: name.clone(),
             source,
         })?;
         let problems = validation_errors(&document, None).await.join("; ");
         if !problems.is_empty() {
-            return Err(DocumentsError::InvalidDocument { name, problems });
+            return Err(TrustedDocumentsError::InvalidDocument { name, problems });
         }
         manifest.insert(sha256_hex(&document), document);
     }
@@ -144,7 +144,7 @@ mod tests {
         let bad = BTreeMap::from([("0".repeat(64), document)]);
         assert!(matches!(
             TrustedDocuments::from_manifest(bad),
-            Err(DocumentsError::HashMismatch { .. })
+            Err(TrustedDocumentsError::HashMismatch { .. })
         ));
     }
 
@@ -154,7 +154,7 @@ mod tests {
         let manifest = BTreeMap::from([(sha256_hex(&document), document)]);
         assert!(matches!(
             TrustedDocuments::from_manifest(manifest),
-            Err(DocumentsError::InvalidDocument { .. })
+            Err(TrustedDocumentsError::InvalidDocument { .. })
         ));
     }
 

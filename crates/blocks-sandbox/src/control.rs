@@ -1,6 +1,7 @@
 //! The one middleware every emulated block runs behind: it records each request, counts
 //! concurrency, applies the fault knobs tests turn, and checks the block's credentials.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -191,25 +192,82 @@ impl Knobs {
     }
 }
 
+/// The requests a block received since the last clear: the most recent ones in full, at
+/// most `capacity` of them, and an exact count of all of them. Both live under one lock,
+/// so `received - retained.len()` is always the exact number let go.
+#[derive(Debug)]
+struct RequestLog {
+    /// The most recent requests, oldest first; never longer than `capacity`.
+    retained: VecDeque<RecordedRequest>,
+    /// How many requests `retained` may hold (0: none, only counted).
+    capacity: usize,
+    /// Every request received since the last clear, retained or not.
+    received: usize,
+}
+
+impl RequestLog {
+    fn new(capacity: usize) -> Self {
+        Self {
+            // Grown on demand: a generous capacity costs nothing until it is used.
+            retained: VecDeque::new(),
+            capacity,
+            received: 0,
+        }
+    }
+
+    fn push(&mut self, request: RecordedRequest) {
+        self.received = self.received.saturating_add(1);
+        if self.capacity == 0 {
+            return;
+        }
+        while self.retained.len() >= self.capacity {
+            self.retained.pop_front();
+        }
+        self.retained.push_back(request);
+    }
+
+    fn dropped(&self) -> usize {
+        self.received.saturating_sub(self.retained.len())
+    }
+
+    fn clear(&mut self) {
+        self.retained.clear();
+        self.received = 0;
+    }
+}
+
 /// Test and demo controls of one emulated block, shared with its middleware: fault
-/// injection knobs and the log of every request received.
+/// injection knobs and the log of the requests received.
+///
+/// The log is bounded: it keeps the most recent requests in full, up to the capacity the
+/// sandbox was started with ([`SandboxOptions::request_log_capacity`]), dropping the oldest
+/// first, so a long-running sandbox does not grow without end. [`request_count`] stays
+/// exact past that bound; [`requests`] and [`count`] see only the retained window, and
+/// [`dropped_requests`] says how many fell out of it.
+///
+/// [`SandboxOptions::request_log_capacity`]: crate::SandboxOptions::request_log_capacity
+/// [`request_count`]: BlockControl::request_count
+/// [`requests`]: BlockControl::requests
+/// [`count`]: BlockControl::count
+/// [`dropped_requests`]: BlockControl::dropped_requests
 #[derive(Debug)]
 pub struct BlockControl {
     style: ErrorStyle,
     auth: Auth,
     knobs: Mutex<Knobs>,
-    log: Mutex<Vec<RecordedRequest>>,
+    log: Mutex<RequestLog>,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
 }
 
 impl BlockControl {
-    pub(crate) fn new(style: ErrorStyle, auth: Auth) -> Self {
+    /// A healthy block that retains at most `log_capacity` requests in full.
+    pub(crate) fn new(style: ErrorStyle, auth: Auth, log_capacity: usize) -> Self {
         Self {
             style,
             auth,
             knobs: Mutex::new(Knobs::default()),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(RequestLog::new(log_capacity)),
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
         }
@@ -245,25 +303,47 @@ impl BlockControl {
         *lock(&self.knobs) = Knobs::default();
     }
 
-    /// Every request received so far, in arrival order (including refused ones).
+    /// The retained requests received since the last clear, in arrival order (including
+    /// refused ones).
+    ///
+    /// Only the most recent ones are retained (see [`SandboxOptions::request_log_capacity`]):
+    /// this is every request only while [`dropped_requests`](Self::dropped_requests) is 0.
+    ///
+    /// [`SandboxOptions::request_log_capacity`]: crate::SandboxOptions::request_log_capacity
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.log).clone()
+        lock(&self.log).retained.iter().cloned().collect()
     }
 
-    /// How many requests were received.
+    /// How many requests were received since the last clear: exact, also beyond the
+    /// requests the log retains.
     pub fn request_count(&self) -> usize {
-        lock(&self.log).len()
+        lock(&self.log).received
     }
 
-    /// How many requests had `method` (case-insensitive) and a path starting with `path_prefix`.
+    /// How many requests received since the last clear the log let go to stay within its
+    /// capacity (oldest first): `request_count()` minus the number [`requests`](Self::requests)
+    /// returns. While it is 0, [`requests`](Self::requests) and [`count`](Self::count) see
+    /// every request.
+    pub fn dropped_requests(&self) -> usize {
+        lock(&self.log).dropped()
+    }
+
+    /// How many retained requests had `method` (case-insensitive) and a path starting with
+    /// `path_prefix`.
+    ///
+    /// It counts only the retained window: exact only while
+    /// [`dropped_requests`](Self::dropped_requests) is 0.
     pub fn count(&self, method: &str, path_prefix: &str) -> usize {
         lock(&self.log)
+            .retained
             .iter()
             .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
             .count()
     }
 
-    /// Forgets the recorded requests and restarts the concurrency peak from now.
+    /// Forgets the recorded requests, restarts [`request_count`](Self::request_count) and
+    /// [`dropped_requests`](Self::dropped_requests) from 0, and restarts the concurrency
+    /// peak from now.
     pub fn clear_requests(&self) {
         lock(&self.log).clear();
         self.peak_in_flight

@@ -104,7 +104,7 @@ macro_rules! on_both_link_index_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    let db = $crate::links::testing::TestIndex::sqlite();
+                    let db = $crate::link_index::testing::TestIndex::sqlite();
                     super::$scenario(&db).await;
                     db.cleanup().await;
                 }
@@ -114,7 +114,7 @@ macro_rules! on_both_link_index_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    let Some(db) = $crate::links::testing::TestIndex::postgres() else { return };
+                    let Some(db) = $crate::link_index::testing::TestIndex::postgres() else { return };
                     super::$scenario(&db).await;
                     db.cleanup().await;
                 }

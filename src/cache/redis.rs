@@ -1,5 +1,5 @@
-//! The shared cache tier (optional, `REDIS_URL`): Redis behind the moka cache as a second
-//! level for detail records, and an invalidation channel between replicas.
+//! The Redis tier (optional, `REDIS_URL`): Redis behind the memory tier as a second level
+//! for detail records, and an invalidation channel between replicas.
 //!
 //! - **Second level.** A detail record missing from moka is looked up in Redis before the
 //!   block is asked; what the block answers is stored in Redis with the same TTLs.
@@ -46,9 +46,12 @@ use tokio::{
     task::JoinHandle,
 };
 
+use super::{
+    entries::{CacheKey, CacheSettings, Resource},
+    memory::MemoryTier,
+};
 use crate::{
     blocks::BlockError,
-    cache::{CacheKey, CacheSettings, Resource, ResponseCache},
     metrics::{Metrics, PublishOutcome, SharedLookup},
 };
 
@@ -80,7 +83,7 @@ return 0
 
 /// Why the shared tier could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum SharedCacheError {
+pub enum RedisTierError {
     /// `REDIS_URL` is not a Redis URL (the value is not repeated: it may hold a password).
     #[error("REDIS_URL is not a valid redis:// URL")]
     Url,
@@ -94,7 +97,7 @@ pub enum SharedCacheError {
 
 /// Where Redis is and how the tier behaves.
 #[derive(Clone)]
-pub struct SharedCacheSettings {
+pub struct RedisTierSettings {
     /// `REDIS_URL` (may hold a password: never printed).
     pub url: SecretString,
     /// Prefix of every key and channel (`REDIS_KEY_PREFIX`), so deployments can share a Redis.
@@ -104,7 +107,7 @@ pub struct SharedCacheSettings {
     pub invalidation_timeout: Duration,
 }
 
-impl SharedCacheSettings {
+impl RedisTierSettings {
     /// Default key prefix.
     pub const DEFAULT_PREFIX: &'static str = "blocks-gateway";
     /// Default wait for confirmations.
@@ -120,9 +123,9 @@ impl SharedCacheSettings {
     }
 }
 
-impl std::fmt::Debug for SharedCacheSettings {
+impl std::fmt::Debug for RedisTierSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedCacheSettings")
+        f.debug_struct("RedisTierSettings")
             .field("url", &"[REDACTED]")
             .field("key_prefix", &self.key_prefix)
             .field("invalidation_timeout", &self.invalidation_timeout)
@@ -133,7 +136,7 @@ impl std::fmt::Debug for SharedCacheSettings {
 /// The Redis tier of one gateway. Cheap to clone; the subscriber stops when the last clone
 /// is dropped.
 #[derive(Clone)]
-pub struct SharedTier {
+pub struct RedisTier {
     inner: Arc<Inner>,
 }
 
@@ -186,24 +189,24 @@ struct Generations {
     resource: i64,
 }
 
-impl SharedTier {
+impl RedisTier {
     /// Connects lazily to `settings.url` and starts the subscriber; `local` is the moka
     /// cache the subscriber evicts from and whose TTLs the second level uses (the caller
     /// attaches the tier to it afterwards).
-    pub fn start(
-        settings: &SharedCacheSettings,
-        local: ResponseCache,
+    pub(super) fn start(
+        settings: &RedisTierSettings,
+        local: MemoryTier,
         metrics: Metrics,
-    ) -> Result<Self, SharedCacheError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SharedCacheError::NoRuntime)?;
-        let client = Client::open(settings.url.expose_secret().trim()).map_err(|_| SharedCacheError::Url)?;
+    ) -> Result<Self, RedisTierError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| RedisTierError::NoRuntime)?;
+        let client = Client::open(settings.url.expose_secret().trim()).map_err(|_| RedisTierError::Url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1);
         let connection = client
             .get_connection_manager_lazy(config)
-            .map_err(|_| SharedCacheError::Url)?;
+            .map_err(|_| RedisTierError::Url)?;
         let keys = Keys::new(&settings.key_prefix);
         let ttls = local.settings().clone();
         let replica: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
@@ -246,14 +249,14 @@ impl SharedTier {
     }
 
     /// Waits until the invalidation channel is subscribed, at most `timeout`.
-    pub async fn wait_until_subscribed(&self, timeout: Duration) -> Result<(), SharedCacheError> {
+    pub async fn wait_until_subscribed(&self, timeout: Duration) -> Result<(), RedisTierError> {
         let mut subscribed = self.inner.subscribed.clone();
         tokio::time::timeout(timeout, subscribed.wait_for(|subscribed| *subscribed))
             .await
             .ok()
             .and_then(Result::ok)
             .map(|_| ())
-            .ok_or(SharedCacheError::Unreachable(timeout))
+            .ok_or(RedisTierError::Unreachable(timeout))
     }
 
     /// Loads one detail record through Redis: a current stored value answers; otherwise
@@ -303,7 +306,7 @@ impl SharedTier {
     /// Told by the moka cache about a local invalidation: fences loads in flight here,
     /// then publishes the eviction to every replica in the background. The operation's
     /// [`settle_invalidations`] waits for that before its answer is sent.
-    pub fn invalidated(&self, resource: Resource, id: &str, lists: &[Resource]) {
+    pub(super) fn invalidated(&self, resource: Resource, id: &str, lists: &[Resource]) {
         self.inner.fence.bump(resource, id, lists);
         let eviction = Eviction {
             origin: self.inner.replica.to_string(),
@@ -444,19 +447,6 @@ impl SharedTier {
             }
         }
     }
-}
-
-/// `cache` with the Redis tier behind it when `settings` is given, else `cache` unchanged.
-pub fn attach(
-    cache: ResponseCache,
-    settings: Option<&SharedCacheSettings>,
-    metrics: &Metrics,
-) -> Result<ResponseCache, SharedCacheError> {
-    let Some(settings) = settings else {
-        return Ok(cache);
-    };
-    let tier = SharedTier::start(settings, cache.clone(), metrics.clone())?;
-    Ok(cache.with_shared_tier(tier))
 }
 
 /// The body of a stored value when it was stored under `current`.
@@ -694,7 +684,7 @@ struct Listener {
     replica: Arc<str>,
     fence: Arc<Fence>,
     acks: Arc<AckBook>,
-    local: ResponseCache,
+    local: MemoryTier,
     metrics: Metrics,
 }
 
@@ -758,7 +748,7 @@ impl Listener {
         if *eviction.origin != *self.replica {
             self.fence.bump(eviction.resource, &eviction.id, &eviction.lists);
             self.local
-                .evict_record(eviction.resource, &eviction.id, &eviction.lists);
+                .evict_records(&[eviction.resource], &eviction.id, &eviction.lists);
             self.metrics.invalidation_received();
         }
         let mut connection = self.connection.clone();

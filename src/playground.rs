@@ -22,8 +22,8 @@ macro_rules! example {
     ($name:literal) => {
         ExampleOperation {
             name: $name,
-            document: include_str!(concat!("../../examples/operations/", $name, ".graphql")),
-            variables: include_str!(concat!("../../examples/operations/", $name, ".variables.json")),
+            document: include_str!(concat!("../examples/operations/", $name, ".graphql")),
+            variables: include_str!(concat!("../examples/operations/", $name, ".variables.json")),
         }
     };
 }

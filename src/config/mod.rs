@@ -1,11 +1,18 @@
 //! Configuration: defaults, then an optional TOML file (`--config`), then the environment
-//! (which wins). Keys are the environment variable names of DESIGN.md; in the TOML file
-//! they may be written in lower case (`sales_api_url = "..."`). A bad value stops start-up
-//! with a message naming the variable; secrets are held as `SecretString` and never printed.
+//! (which wins). Every variable is declared once, in [`variables`]; in the TOML file they
+//! may be written in lower case (`sales_api_url = "..."`). A bad value stops start-up with
+//! a message naming the variable; secrets are held as `SecretString` and never printed.
+//!
+//! The settings of the layers below (block clients, cache, limits, callers, link index) are
+//! their own types, filled here; the settings of the binary's face (the HTTP server, the
+//! shutdown) are declared here, since config sits below them.
+
+mod variables;
 
 use std::{
-    net::SocketAddr,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
     path::{Path, PathBuf},
+    str::FromStr,
     sync::Arc,
     time::Duration,
 };
@@ -13,26 +20,27 @@ use std::{
 use figment::{
     Figment,
     providers::{Env, Serialized},
+    value::{Dict, Value},
 };
-use reqwest::header::HeaderName;
+use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use url::Url;
 
+pub use variables::{KEYS, Variable, reference_table, variables};
+
 use crate::{
-    blocks::{
-        BlockName,
-        http::{BlockAuth, HttpPolicy},
-    },
-    cache::CacheSettings,
+    admission::PersistedDocumentSettings,
+    blocks::{BlockName, BlockSettings, http::BlockAuth},
+    cache::{CacheSettings, RedisTierSettings},
     callers::{AuthMode, CallerConfigError, CallerSettings},
-    documents::{DocumentSettings, TrustedDocuments},
-    limits::OperationLimits,
-    links::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
-    server::SurfaceSettings,
-    shared_cache::SharedCacheSettings,
-    shutdown::ShutdownSettings,
+    gateway::GatewaySettings,
+    link_index::{DEFAULT_SQLITE_FILE, LinkIndexLocation},
+    trusted_documents::TrustedDocuments,
 };
+use variables::{LOADED_KEYS, RawSettings};
+
+/// Where the gateway listens when `GATEWAY_LISTEN` is unset.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4000));
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -50,199 +58,71 @@ pub enum ConfigError {
     },
 }
 
-/// The raw, flat settings exactly as the environment names them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawSettings {
-    gateway_listen: Option<String>,
-    gateway_sandbox: Option<bool>,
-    sales_api_url: Option<String>,
-    sales_auth_token: Option<SecretString>,
-    sales_api_key: Option<SecretString>,
-    search_api_url: Option<String>,
-    search_auth_token: Option<SecretString>,
-    search_api_key: Option<SecretString>,
-    assets_api_url: Option<String>,
-    assets_auth_token: Option<SecretString>,
-    assets_api_key: Option<SecretString>,
-    b2b_api_url: Option<String>,
-    b2b_token: Option<SecretString>,
-    crm_api_url: Option<String>,
-    crm_api_key: Option<SecretString>,
-    crm_auth_header: Option<String>,
-    crm_auth_scheme: Option<String>,
-    upstream_connect_timeout_ms: Option<u64>,
-    upstream_timeout_ms: Option<u64>,
-    upstream_retries: Option<usize>,
-    upstream_concurrency: Option<usize>,
-    upstream_breaker_threshold: Option<u32>,
-    upstream_breaker_cool_down_ms: Option<u64>,
-    upstream_retry_budget_percent: Option<u32>,
-    gateway_operation_timeout_ms: Option<u64>,
-    gateway_max_upstream_requests: Option<usize>,
-    gateway_auth_mode: Option<String>,
-    gateway_api_key_hashes: Option<String>,
-    gateway_max_depth: Option<usize>,
-    gateway_max_aliases: Option<usize>,
-    gateway_max_root_fields: Option<usize>,
-    gateway_max_directives: Option<usize>,
-    gateway_max_tokens: Option<usize>,
-    gateway_max_complexity: Option<usize>,
-    gateway_max_body_bytes: Option<usize>,
-    gateway_max_batch: Option<usize>,
-    gateway_introspection: Option<bool>,
-    gateway_csrf_prevention: Option<bool>,
-    gateway_cors_origins: Option<String>,
-    cache_max_bytes: Option<u64>,
-    cache_detail_ttl_ms: Option<u64>,
-    cache_list_ttl_ms: Option<u64>,
-    cache_not_found_ttl_ms: Option<u64>,
-    link_index_path: Option<String>,
-    database_url: Option<SecretString>,
-    gateway_trusted_documents: Option<String>,
-    gateway_apq_capacity: Option<usize>,
-    redis_url: Option<SecretString>,
-    redis_key_prefix: Option<String>,
-    redis_invalidation_timeout_ms: Option<u64>,
-    gateway_shutdown_delay_ms: Option<u64>,
-    gateway_shutdown_timeout_ms: Option<u64>,
+/// The HTTP surface of the gateway: where it listens and what browsers may do.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds (`GATEWAY_LISTEN`).
+    pub listen: SocketAddr,
+    /// Refuse requests a browser could send cross-site without a CORS preflight
+    /// (`GATEWAY_CSRF_PREVENTION`).
+    pub csrf_prevention: bool,
+    /// Origins allowed to call from a browser (`GATEWAY_CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
-/// Every variable the gateway reads (the environment layer takes only these; logging and
-/// tracing read `telemetry::ENV_KEYS` on their own).
-pub const KEYS: &[&str] = &[
-    "GATEWAY_LISTEN",
-    "GATEWAY_SANDBOX",
-    "SALES_API_URL",
-    "SALES_AUTH_TOKEN",
-    "SALES_API_KEY",
-    "SEARCH_API_URL",
-    "SEARCH_AUTH_TOKEN",
-    "SEARCH_API_KEY",
-    "ASSETS_API_URL",
-    "ASSETS_AUTH_TOKEN",
-    "ASSETS_API_KEY",
-    "B2B_API_URL",
-    "B2B_TOKEN",
-    "CRM_API_URL",
-    "CRM_API_KEY",
-    "CRM_AUTH_HEADER",
-    "CRM_AUTH_SCHEME",
-    "UPSTREAM_CONNECT_TIMEOUT_MS",
-    "UPSTREAM_TIMEOUT_MS",
-    "UPSTREAM_RETRIES",
-    "UPSTREAM_CONCURRENCY",
-    "UPSTREAM_BREAKER_THRESHOLD",
-    "UPSTREAM_BREAKER_COOL_DOWN_MS",
-    "UPSTREAM_RETRY_BUDGET_PERCENT",
-    "GATEWAY_OPERATION_TIMEOUT_MS",
-    "GATEWAY_MAX_UPSTREAM_REQUESTS",
-    "GATEWAY_AUTH_MODE",
-    "GATEWAY_API_KEY_HASHES",
-    "GATEWAY_MAX_DEPTH",
-    "GATEWAY_MAX_ALIASES",
-    "GATEWAY_MAX_ROOT_FIELDS",
-    "GATEWAY_MAX_DIRECTIVES",
-    "GATEWAY_MAX_TOKENS",
-    "GATEWAY_MAX_COMPLEXITY",
-    "GATEWAY_MAX_BODY_BYTES",
-    "GATEWAY_MAX_BATCH",
-    "GATEWAY_INTROSPECTION",
-    "GATEWAY_CSRF_PREVENTION",
-    "GATEWAY_CORS_ORIGINS",
-    "CACHE_MAX_BYTES",
-    "CACHE_DETAIL_TTL_MS",
-    "CACHE_LIST_TTL_MS",
-    "CACHE_NOT_FOUND_TTL_MS",
-    "LINK_INDEX_PATH",
-    "DATABASE_URL",
-    "GATEWAY_TRUSTED_DOCUMENTS",
-    "GATEWAY_APQ_CAPACITY",
-    "REDIS_URL",
-    "REDIS_KEY_PREFIX",
-    "REDIS_INVALIDATION_TIMEOUT_MS",
-    "GATEWAY_SHUTDOWN_DELAY_MS",
-    "GATEWAY_SHUTDOWN_TIMEOUT_MS",
-];
-
-/// Where and how to reach one block.
-#[derive(Clone)]
-pub struct BlockSettings {
-    /// The block.
-    pub block: BlockName,
-    /// Base URL every documented path is appended to (for the CRM, ending in `/api/crm`).
-    pub base_url: Url,
-    /// Credentials and their header style.
-    pub auth: BlockAuth,
+impl Default for ServerSettings {
+    /// Loopback port 4000, CSRF prevention on, no cross-origin callers.
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            csrf_prevention: true,
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
-impl std::fmt::Debug for BlockSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockSettings")
-            .field("block", &self.block)
-            .field("base_url", &self.base_url.as_str())
-            .field("auth", &"[REDACTED]")
-            .finish()
+/// How the replica drains on SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownSettings {
+    /// After SIGTERM, how long readiness fails while connections are still accepted.
+    pub drain_delay: Duration,
+    /// How long operations in flight may take once the listener closed.
+    pub grace: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            drain_delay: Duration::from_secs(5),
+            grace: Duration::from_secs(20),
+        }
     }
 }
 
 /// The gateway's validated settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// Address the HTTP server binds.
-    pub listen: SocketAddr,
-    /// Serve the embedded sandbox blocks (set when no block is configured, or forced).
-    pub sandbox: bool,
-    /// The configured blocks; a block missing here is off (`BLOCK_NOT_CONFIGURED`).
-    pub blocks: Vec<BlockSettings>,
-    /// Connect timeout for every upstream.
-    pub connect_timeout: Duration,
-    /// Timeouts, retries and concurrency per upstream request.
-    pub http: HttpPolicy,
-    /// Size bound and TTLs of the response cache.
-    pub cache: CacheSettings,
-    /// What one operation may cost (document, request and upstream limits).
-    pub limits: OperationLimits,
-    /// Who may call (`GATEWAY_AUTH_MODE`, `GATEWAY_API_KEY_HASHES`).
-    pub callers: CallerSettings,
-    /// Introspection, CSRF prevention and CORS.
-    pub surface: SurfaceSettings,
-    /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
-    /// file `LINK_INDEX_PATH`.
-    pub link_index: LinkIndexLocation,
-    /// Trusted documents (`GATEWAY_TRUSTED_DOCUMENTS`) and automatic persisted queries
-    /// (`GATEWAY_APQ_CAPACITY`).
-    pub documents: DocumentSettings,
-    /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
-    pub shared_cache: Option<SharedCacheSettings>,
+    /// The HTTP server.
+    pub server: ServerSettings,
     /// How the replica drains on SIGTERM.
     pub shutdown: ShutdownSettings,
+    /// Serve the embedded sandbox blocks (when no block is configured, or forced with
+    /// `GATEWAY_SANDBOX`). Only `main` can start one; it then points the blocks at it.
+    pub sandbox: bool,
+    /// Everything an operation needs: blocks, cache, limits, callers, link index, documents.
+    pub gateway: GatewaySettings,
 }
 
 impl Settings {
-    /// Settings with nothing configured: sandbox on 127.0.0.1:4000, the link index in memory
-    /// (a throw-away gateway leaves no file behind; [`Settings::load`] picks the file).
-    pub fn sandbox_defaults() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
-            sandbox: true,
-            blocks: Vec::new(),
-            connect_timeout: Duration::from_secs(2),
-            http: HttpPolicy::default(),
-            cache: CacheSettings::default(),
-            limits: OperationLimits::default(),
-            callers: CallerSettings::open(),
-            surface: SurfaceSettings::default(),
-            link_index: LinkIndexLocation::Memory,
-            documents: DocumentSettings::default(),
-            shared_cache: None,
-            shutdown: ShutdownSettings::default(),
-        }
-    }
-
     /// Loads defaults, then the TOML file (when given), then the environment. The file may
     /// name keys as the environment does (`SALES_API_URL`) or in lower case.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &[])
+    }
+
+    /// [`Settings::load`] with `overrides` on top of the environment (`main` puts the
+    /// sandbox's URLs and credentials there).
+    pub fn load_with(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(file) = file {
             if !file.exists() {
@@ -253,7 +133,19 @@ impl Settings {
             }
             figment = figment.merge(Serialized::defaults(file_settings(file)?));
         }
-        figment = figment.merge(Env::raw().only(KEYS));
+        figment = figment
+            .merge(Env::raw().only(LOADED_KEYS))
+            .merge(Serialized::defaults(pairs(overrides)));
+        Self::extract(figment)
+    }
+
+    /// Settings from these variables alone, neither file nor environment (tests, and
+    /// programs that embed the gateway).
+    pub fn from_variables(variables: &[(&str, String)]) -> Result<Self, ConfigError> {
+        Self::extract(Figment::from(Serialized::defaults(pairs(variables))))
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
         let raw: RawSettings = figment
             .extract()
             .map_err(|error| ConfigError::Load(error.to_string()))?;
@@ -261,86 +153,50 @@ impl Settings {
     }
 
     fn from_raw(raw: RawSettings) -> Result<Self, ConfigError> {
-        let mut settings = Self::sandbox_defaults();
+        let mut settings = Self::default();
         if let Some(listen) = &raw.gateway_listen {
-            settings.listen = listen.parse().map_err(|_| ConfigError::Invalid {
+            settings.server.listen = listen.parse().map_err(|_| ConfigError::Invalid {
                 key: "GATEWAY_LISTEN",
                 problem: format!("{listen:?} is not an address like 127.0.0.1:4000"),
             })?;
         }
+        let gateway = &mut settings.gateway;
         if let Some(ms) = raw.upstream_connect_timeout_ms {
-            settings.connect_timeout = Duration::from_millis(ms.max(1));
+            gateway.connect_timeout = Duration::from_millis(ms.max(1));
         }
         if let Some(ms) = raw.upstream_timeout_ms {
-            settings.http.request_timeout = Duration::from_millis(ms.max(1));
+            gateway.http.request_timeout = Duration::from_millis(ms.max(1));
         }
         if let Some(retries) = raw.upstream_retries {
-            settings.http.max_retries = retries;
+            gateway.http.max_retries = retries;
         }
         if let Some(concurrency) = raw.upstream_concurrency {
-            settings.http.max_concurrency = concurrency.max(1);
+            gateway.http.max_concurrency = concurrency.max(1);
         }
-        apply_cache_settings(&raw, &mut settings.cache);
-        apply_hardening_settings(&raw, &mut settings);
-        settings.link_index = link_index_location(&raw)?;
-        settings.documents = document_settings(&raw)?;
+        apply_cache_settings(&raw, &mut gateway.cache);
+        apply_hardening_settings(&raw, gateway);
+        gateway.link_index = link_index_location(&raw)?;
+        gateway.documents = document_settings(&raw)?;
         apply_operations_settings(&raw, &mut settings)?;
         let auth_mode = auth_mode(&raw)?;
-        settings.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
-        settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.blocks.is_empty());
-        settings.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
-        settings.surface = surface_settings(&raw)?;
+        settings.gateway.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
+        settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.gateway.blocks.is_empty());
+        settings.gateway.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
+        apply_surface_settings(&raw, &mut settings)?;
         Ok(settings)
     }
 }
 
-impl Settings {
-    /// Points every block at the embedded sandbox servers with their credentials.
-    pub fn use_sandbox(&mut self, sandbox: &crate::sandbox::Sandbox) -> Result<(), ConfigError> {
-        let credentials = &sandbox.credentials;
-        let pair = |token: &str, app_id: &str| BlockAuth::BearerWithAppId {
-            token: SecretString::from(token.to_owned()),
-            app_id: SecretString::from(app_id.to_owned()),
-        };
-        let scheme = |scheme: &str, secret: &str| BlockAuth::SchemeHeader {
-            header: reqwest::header::AUTHORIZATION,
-            scheme: scheme.to_owned(),
-            secret: SecretString::from(secret.to_owned()),
-        };
-        let mut crm_url = parse_url(&sandbox.crm.base_url, "sandbox CRM URL")?;
-        if let Ok(mut path) = crm_url.path_segments_mut() {
-            path.pop_if_empty().extend(["api", "crm"]);
-        }
-        self.blocks = vec![
-            BlockSettings {
-                block: BlockName::Sales,
-                base_url: parse_url(&sandbox.sales.base_url, "sandbox Sales URL")?,
-                auth: pair(&credentials.sales_token, &credentials.sales_app_id),
-            },
-            BlockSettings {
-                block: BlockName::Search,
-                base_url: parse_url(&sandbox.search.base_url, "sandbox Search URL")?,
-                auth: pair(&credentials.search_token, &credentials.search_app_id),
-            },
-            BlockSettings {
-                block: BlockName::Assets,
-                base_url: parse_url(&sandbox.assets.base_url, "sandbox Assets URL")?,
-                auth: pair(&credentials.assets_token, &credentials.assets_app_id),
-            },
-            BlockSettings {
-                block: BlockName::B2b,
-                base_url: parse_url(&sandbox.b2b.base_url, "sandbox B2B URL")?,
-                auth: scheme("Token", &credentials.b2b_token),
-            },
-            BlockSettings {
-                block: BlockName::Crm,
-                base_url: crm_url,
-                auth: scheme("Api-Token", &credentials.crm_api_key),
-            },
-        ];
-        self.sandbox = true;
-        Ok(())
-    }
+/// Variables given as pairs, as the loader's layers take them (names lower-cased, values
+/// read as the environment's are: `true` a boolean, `12` a number).
+fn pairs(variables: &[(&str, String)]) -> Dict {
+    variables
+        .iter()
+        .map(|(name, value)| {
+            let value = Value::from_str(value).unwrap_or_else(|never| match never {});
+            (name.to_lowercase(), value)
+        })
+        .collect()
 }
 
 /// Cache overrides; a TTL of 0 turns caching of that kind off, a bound of 0 keeps nothing.
@@ -361,7 +217,7 @@ fn apply_cache_settings(raw: &RawSettings, cache: &mut CacheSettings) {
 }
 
 /// Breaker, retry budget and operation limits; zero where zero makes no sense reads as 1.
-fn apply_hardening_settings(raw: &RawSettings, settings: &mut Settings) {
+fn apply_hardening_settings(raw: &RawSettings, settings: &mut GatewaySettings) {
     if let Some(threshold) = raw.upstream_breaker_threshold {
         settings.http.breaker.threshold = threshold;
     }
@@ -442,8 +298,8 @@ fn file_settings(file: &Path) -> Result<toml::Table, ConfigError> {
 
 /// The trusted-documents manifest (read and checked now, so a bad one stops start-up) and
 /// the APQ store size.
-fn document_settings(raw: &RawSettings) -> Result<DocumentSettings, ConfigError> {
-    let mut documents = DocumentSettings::default();
+fn document_settings(raw: &RawSettings) -> Result<PersistedDocumentSettings, ConfigError> {
+    let mut documents = PersistedDocumentSettings::default();
     if let Some(capacity) = raw.gateway_apq_capacity {
         documents.apq_capacity = capacity;
     }
@@ -475,7 +331,7 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
                 problem: "must be a redis:// URL".to_owned(),
             });
         }
-        let mut shared = SharedCacheSettings::new(SecretString::from(url.to_owned()));
+        let mut shared = RedisTierSettings::new(SecretString::from(url.to_owned()));
         if let Some(prefix) = raw.redis_key_prefix.as_deref().map(str::trim) {
             if prefix.is_empty() {
                 return Err(ConfigError::Invalid {
@@ -488,7 +344,7 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
         if let Some(ms) = raw.redis_invalidation_timeout_ms {
             shared.invalidation_timeout = Duration::from_millis(ms.max(1));
         }
-        settings.shared_cache = Some(shared);
+        settings.gateway.redis = Some(shared);
     }
     if let Some(ms) = raw.gateway_shutdown_delay_ms {
         settings.shutdown.drain_delay = Duration::from_millis(ms);
@@ -502,7 +358,7 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
 /// Introspection (on unless set off: `GATEWAY_INTROSPECTION=false` for production), CSRF
 /// prevention (on unless set off) and the CORS allow-list (exact origins such as
 /// `https://app.example.com`).
-fn surface_settings(raw: &RawSettings) -> Result<SurfaceSettings, ConfigError> {
+fn apply_surface_settings(raw: &RawSettings, settings: &mut Settings) -> Result<(), ConfigError> {
     let invalid = |origin: &str| ConfigError::Invalid {
         key: "GATEWAY_CORS_ORIGINS",
         problem: format!("{origin:?} is not an origin like https://app.example.com"),
@@ -527,12 +383,11 @@ fn surface_settings(raw: &RawSettings) -> Result<SurfaceSettings, ConfigError> {
         }
         cors_origins.push(value);
     }
-    Ok(SurfaceSettings {
-        // On unless turned off: the playground and codegen need it.
-        introspection: raw.gateway_introspection.unwrap_or(true),
-        csrf_prevention: raw.gateway_csrf_prevention.unwrap_or(true),
-        cors_origins,
-    })
+    // On unless turned off: the playground and codegen need it.
+    settings.gateway.introspection = raw.gateway_introspection.unwrap_or(true);
+    settings.server.csrf_prevention = raw.gateway_csrf_prevention.unwrap_or(true);
+    settings.server.cors_origins = cors_origins;
+    Ok(())
 }
 
 /// `GATEWAY_AUTH_MODE`, when set.
@@ -710,11 +565,14 @@ mod tests {
     #[test]
     fn callers_default_to_service_keys_outside_the_sandbox() {
         let settings = Settings::from_raw(raw_with_sales()).expect("valid");
-        assert_eq!(settings.callers.mode, AuthMode::Service);
+        assert_eq!(settings.gateway.callers.mode, AuthMode::Service);
         // Nothing said about callers: the gateway serves, open (and says so at start).
         let mut raw = raw_with_sales();
         raw.gateway_api_key_hashes = None;
-        assert_eq!(Settings::from_raw(raw).expect("serves").callers.mode, AuthMode::Open);
+        assert_eq!(
+            Settings::from_raw(raw).expect("serves").gateway.callers.mode,
+            AuthMode::Open
+        );
         // Service mode asked for without keys is refused, naming the variable.
         let mut raw = raw_with_sales();
         raw.gateway_api_key_hashes = None;
@@ -736,9 +594,9 @@ mod tests {
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");
-        assert_eq!(settings.callers.mode, AuthMode::Forward);
-        assert_eq!(settings.callers.crm_header.as_str(), "x-api-key");
-        assert!(matches!(settings.blocks[0].auth, BlockAuth::Missing));
+        assert_eq!(settings.gateway.callers.mode, AuthMode::Forward);
+        assert_eq!(settings.gateway.callers.crm_header.as_str(), "x-api-key");
+        assert!(matches!(settings.gateway.blocks[0].auth, BlockAuth::Missing));
     }
 
     #[test]
@@ -752,8 +610,8 @@ mod tests {
         )
         .expect("write");
         let settings = Settings::load(Some(&file)).expect("valid file");
-        assert_eq!(settings.listen.to_string(), "127.0.0.1:4999");
-        assert_eq!(settings.blocks.len(), 1);
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:4999");
+        assert_eq!(settings.gateway.blocks.len(), 1);
         std::fs::write(
             &file,
             "SALES_API_URL = \"unterminated\nSALES_AUTH_TOKEN = \"very-secret\"",
@@ -768,18 +626,37 @@ mod tests {
     }
 
     #[test]
+    fn variables_given_as_pairs_read_as_the_environment_would() {
+        let settings = Settings::from_variables(&[
+            ("GATEWAY_MAX_DEPTH", "7".to_owned()),
+            ("GATEWAY_INTROSPECTION", "false".to_owned()),
+            ("CRM_API_URL", "http://crm.test:8000/".to_owned()),
+            ("CRM_API_KEY", "crm-secret".to_owned()),
+        ])
+        .expect("valid");
+        assert_eq!(settings.gateway.limits.max_depth, 7);
+        assert!(!settings.gateway.introspection);
+        assert_eq!(settings.gateway.blocks.len(), 1);
+        assert!(!settings.sandbox);
+        let error = Settings::from_variables(&[("GATEWAY_MAX_DEPTH", "deep".to_owned())])
+            .expect_err("not a number")
+            .to_string();
+        assert!(error.contains("gateway_max_depth"), "{error}");
+    }
+
+    #[test]
     fn nothing_configured_means_sandbox() {
         let settings = Settings::from_raw(RawSettings::default()).expect("defaults are valid");
         assert!(settings.sandbox);
-        assert!(settings.blocks.is_empty());
-        assert_eq!(settings.listen.to_string(), "127.0.0.1:4000");
+        assert!(settings.gateway.blocks.is_empty());
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:4000");
     }
 
     #[test]
     fn a_configured_block_turns_the_sandbox_off() {
         let settings = Settings::from_raw(raw_with_sales()).expect("valid");
         assert!(!settings.sandbox);
-        assert_eq!(settings.blocks.len(), 1);
+        assert_eq!(settings.gateway.blocks.len(), 1);
     }
 
     #[test]
@@ -822,10 +699,13 @@ mod tests {
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");
-        assert_eq!(settings.cache.max_bytes, 1_000_000);
-        assert_eq!(settings.cache.detail_ttl, Duration::from_millis(250));
-        assert_eq!(settings.cache.list_ttl, Duration::ZERO);
-        assert_eq!(settings.cache.not_found_ttl, CacheSettings::default().not_found_ttl);
+        assert_eq!(settings.gateway.cache.max_bytes, 1_000_000);
+        assert_eq!(settings.gateway.cache.detail_ttl, Duration::from_millis(250));
+        assert_eq!(settings.gateway.cache.list_ttl, Duration::ZERO);
+        assert_eq!(
+            settings.gateway.cache.not_found_ttl,
+            CacheSettings::default().not_found_ttl
+        );
     }
 
     #[test]
@@ -837,28 +717,36 @@ mod tests {
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");
-        assert_eq!(settings.blocks[0].base_url.as_str(), "http://crm.test:8000/api/crm");
+        assert_eq!(
+            settings.gateway.blocks[0].base_url.as_str(),
+            "http://crm.test:8000/api/crm"
+        );
         assert!(!format!("{settings:?}").contains("crm-secret-xyz"));
     }
     #[test]
     fn link_index_is_a_sqlite_file_unless_database_url_is_set() {
         let settings = Settings::from_raw(RawSettings::default()).expect("valid");
         assert!(
-            matches!(&settings.link_index, LinkIndexLocation::Sqlite(path) if path == Path::new(DEFAULT_SQLITE_FILE))
+            matches!(&settings.gateway.link_index, LinkIndexLocation::Sqlite(path) if path == Path::new(DEFAULT_SQLITE_FILE))
         );
         let raw = RawSettings {
             link_index_path: Some("/var/lib/gateway/links.sqlite".to_owned()),
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");
-        assert!(matches!(&settings.link_index, LinkIndexLocation::Sqlite(path) if path.ends_with("links.sqlite")));
+        assert!(
+            matches!(&settings.gateway.link_index, LinkIndexLocation::Sqlite(path) if path.ends_with("links.sqlite"))
+        );
         let raw = RawSettings {
             database_url: Some(SecretString::from("postgres://gw:db-secret-9@db:5432/links")),
             link_index_path: Some("ignored.sqlite".to_owned()),
             ..RawSettings::default()
         };
         let settings = Settings::from_raw(raw).expect("valid");
-        assert!(matches!(settings.link_index, LinkIndexLocation::Postgres { .. }));
+        assert!(matches!(
+            settings.gateway.link_index,
+            LinkIndexLocation::Postgres { .. }
+        ));
         assert!(!format!("{settings:?}").contains("db-secret-9"));
         let raw = RawSettings {
             database_url: Some(SecretString::from("mysql://gw:db-secret-9@db/links")),

@@ -8,6 +8,12 @@
 //!
 //! The servers run on the current Tokio runtime until it shuts down; dropping the
 //! [`Sandbox`] does not stop them.
+//!
+//! This crate is its own reading of the block contracts: it shares no code with the
+//! gateway it emulates the blocks for, so a misreading on one side shows in the other's
+//! tests. [`Sandbox::environment`] gives the settings a gateway needs to reach it.
+
+#![warn(missing_docs)]
 
 mod assets;
 mod b2b;
@@ -35,7 +41,17 @@ pub use demo::{DemoB2bUser, DemoDivision, DemoIdentity, DemoIndex, DemoInvitatio
 use control::Auth;
 use respond::ErrorStyle;
 
+/// The default of [`SandboxOptions::request_log_capacity`]: how many requests each block
+/// retains in full. Far more than any test makes between two clears (a few hundred), and
+/// at most some 10 MB per block for the bodiless requests of about 1 KB a gateway sends.
+/// The bound is on the number of requests, not their size: requests with large bodies
+/// (up to the 2 MiB the blocks read) take more.
+pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 10_000;
+
 /// How to build the sandbox.
+///
+/// Build it with `..SandboxOptions::default()` for the fields you do not set: fields may
+/// be added.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
     /// Seed of the demo data: the same seed builds the same records and ids.
@@ -44,6 +60,13 @@ pub struct SandboxOptions {
     pub identities: usize,
     /// Latency every block adds to each answer from the start.
     pub latency: Duration,
+    /// How many of its most recent requests each block keeps in full (method, path,
+    /// query, headers, body) for [`BlockControl::requests`] and [`BlockControl::count`];
+    /// older ones are dropped first, so the sandbox's memory stays bounded however long
+    /// it serves. [`BlockControl::request_count`] counts every request regardless, and
+    /// [`BlockControl::dropped_requests`] says how many were let go. 0 retains none.
+    /// Default: [`DEFAULT_REQUEST_LOG_CAPACITY`] (10,000).
+    pub request_log_capacity: usize,
 }
 
 impl Default for SandboxOptions {
@@ -52,6 +75,7 @@ impl Default for SandboxOptions {
             seed: 42,
             identities: 300,
             latency: Duration::ZERO,
+            request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
         }
     }
 }
@@ -195,6 +219,28 @@ impl Sandbox {
     pub fn servers(&self) -> [&BlockServer; 5] {
         [&self.sales, &self.search, &self.assets, &self.b2b, &self.crm]
     }
+
+    /// How a client reaches these blocks, as the environment variables of the gateway's
+    /// configuration (`SALES_API_URL`, `SALES_AUTH_TOKEN`, `SALES_API_KEY`, ...): URLs and
+    /// credentials. The CRM's URL is its root (its paths answer under `/api/crm/`).
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        let credentials = &self.credentials;
+        vec![
+            ("SALES_API_URL", self.sales.base_url.clone()),
+            ("SALES_AUTH_TOKEN", credentials.sales_token.clone()),
+            ("SALES_API_KEY", credentials.sales_app_id.clone()),
+            ("SEARCH_API_URL", self.search.base_url.clone()),
+            ("SEARCH_AUTH_TOKEN", credentials.search_token.clone()),
+            ("SEARCH_API_KEY", credentials.search_app_id.clone()),
+            ("ASSETS_API_URL", self.assets.base_url.clone()),
+            ("ASSETS_AUTH_TOKEN", credentials.assets_token.clone()),
+            ("ASSETS_API_KEY", credentials.assets_app_id.clone()),
+            ("B2B_API_URL", self.b2b.base_url.clone()),
+            ("B2B_TOKEN", credentials.b2b_token.clone()),
+            ("CRM_API_URL", self.crm.base_url.clone()),
+            ("CRM_API_KEY", credentials.crm_api_key.clone()),
+        ]
+    }
 }
 
 /// Binds a loopback listener, builds the block's router for its base URL (DRF blocks
@@ -208,7 +254,7 @@ async fn launch(
 ) -> std::io::Result<BlockServer> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
-    let control = Arc::new(BlockControl::new(style, auth));
+    let control = Arc::new(BlockControl::new(style, auth, options.request_log_capacity));
     control.set_latency(options.latency);
     let app = control::wrap(build(&base_url), Arc::clone(&control));
     tokio::spawn(async move {

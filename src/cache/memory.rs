@@ -1,122 +1,25 @@
-//! The shared response cache under the loaders (moka): bounded by bytes, a TTL per kind
-//! of entry (detail records, list pages, 404s), single-flight for concurrent misses of one
-//! key, and keys that include the caller's credential fingerprint when credentials are
-//! forwarded. Errors other than 404 are never cached.
+//! The in-process tier: a moka cache bounded by estimated bytes, with a TTL per entry and
+//! single flight for concurrent misses of one key. Values are kept as `Arc<dyn Any>`, so
+//! a hit costs no decoding.
 
 use std::{
     any::Any,
     future::Future,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use moka::{Expiry, future::Cache};
-use serde::{Deserialize, Serialize};
+use moka::{Expiry, future::Cache, notification::RemovalCause};
+use serde::Serialize;
 
-use crate::{
-    blocks::{BlockError, BlockName},
-    metrics::CacheEvictions,
-    shared_cache::SharedTier,
+use super::{
+    entries::{CacheKey, CacheSettings, EntryKind, Resource},
+    footprint,
 };
-
-pub mod documents;
-mod footprint;
-
-/// What a cache entry holds, which decides its TTL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    /// One record read by id.
-    Detail,
-    /// One page of a list, or an index built from lists.
-    List,
-}
-
-/// The resources the gateway caches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Resource {
-    /// Sales user by unique id.
-    SalesUser,
-    /// Sales customer by unique id.
-    SalesCustomer,
-    /// Sales users list page.
-    SalesUsersPage,
-    /// Every Sales entity (the block has no entity detail endpoint).
-    SalesEntities,
-    /// Search identity by unique id.
-    SearchIdentity,
-    /// Assets user by unique id.
-    AssetsUser,
-    /// An Assets user's assets.
-    AssetsUserAssets,
-    /// An Assets user's entities.
-    AssetsUserEntities,
-    /// An Assets user's ownership records.
-    AssetsUserOwnership,
-    /// B2B user by id.
-    B2bUser,
-    /// B2B user matched by email.
-    B2bUserByEmail,
-    /// CRM person by id.
-    CrmPerson,
-    /// CRM persons list page.
-    CrmPersonsPage,
-    /// CRM organization by id.
-    CrmOrganization,
-    /// CRM organizations list page.
-    CrmOrganizationsPage,
-}
-
-impl Resource {
-    /// The block that owns the resource.
-    pub fn block(self) -> BlockName {
-        match self {
-            Self::SalesUser | Self::SalesCustomer | Self::SalesUsersPage | Self::SalesEntities => BlockName::Sales,
-            Self::SearchIdentity => BlockName::Search,
-            Self::AssetsUser | Self::AssetsUserAssets | Self::AssetsUserEntities | Self::AssetsUserOwnership => {
-                BlockName::Assets
-            }
-            Self::B2bUser | Self::B2bUserByEmail => BlockName::B2b,
-            Self::CrmPerson | Self::CrmPersonsPage | Self::CrmOrganization | Self::CrmOrganizationsPage => {
-                BlockName::Crm
-            }
-        }
-    }
-}
-
-/// A cache key: whose credentials, which resource, which id (or page parameters).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    /// Fingerprint of the forwarded caller credential; 0 for the gateway's own credentials.
-    pub tenant: u64,
-    /// The resource.
-    pub resource: Resource,
-    /// Record id, or the canonical form of a list query.
-    pub id: Arc<str>,
-}
-
-/// A record as loaded: `complete` is false for items that came from a list page whose
-/// items may carry fewer fields than the detail answer (a deserialized record counts as
-/// partial: only the loader knows where it came from).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Record<T> {
-    /// The wire record.
-    pub data: T,
-    /// Whether the record came from a detail read.
-    #[serde(skip)]
-    pub complete: bool,
-}
-
-impl<T> Record<T> {
-    /// A record from a detail read.
-    pub fn complete(data: T) -> Arc<Self> {
-        Arc::new(Self { data, complete: true })
-    }
-
-    /// A record from a list item.
-    pub fn partial(data: T) -> Arc<Self> {
-        Arc::new(Self { data, complete: false })
-    }
-}
+use crate::blocks::BlockError;
 
 /// One cached answer: a value, or a remembered 404.
 #[derive(Clone)]
@@ -144,39 +47,13 @@ impl Expiry<CacheKey, Entry> for PerEntryTtl {
     }
 }
 
-/// TTLs and size bound of the cache.
-#[derive(Debug, Clone)]
-pub struct CacheSettings {
-    /// Upper bound of the estimated bytes held.
-    pub max_bytes: u64,
-    /// TTL of detail records; zero disables caching them.
-    pub detail_ttl: Duration,
-    /// TTL of list pages and list-built indexes.
-    pub list_ttl: Duration,
-    /// TTL of remembered 404s.
-    pub not_found_ttl: Duration,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            max_bytes: 64 * 1024 * 1024,
-            detail_ttl: Duration::from_secs(30),
-            list_ttl: Duration::from_secs(5),
-            not_found_ttl: Duration::from_secs(5),
-        }
-    }
-}
-
-/// The shared cache. Cheap to clone.
+/// The moka tier. Cheap to clone.
 #[derive(Clone)]
-pub struct ResponseCache {
+pub(crate) struct MemoryTier {
     entries: Cache<CacheKey, Entry>,
     settings: Arc<CacheSettings>,
     /// Evictions by cause (read by `/metrics`).
     evictions: Arc<CacheEvictions>,
-    /// The Redis tier, when `REDIS_URL` is set: second level and invalidation channel.
-    shared: Option<SharedTier>,
 }
 
 /// Fixed per-entry cost beyond the value: moka's bookkeeping (hash-table slot, entry
@@ -185,9 +62,9 @@ pub struct ResponseCache {
 /// RSS it costs (about 2.7 KB).
 const ENTRY_OVERHEAD: usize = 640;
 
-impl ResponseCache {
+impl MemoryTier {
     /// A cache with the given bound and TTLs.
-    pub fn new(settings: CacheSettings) -> Self {
+    pub(super) fn new(settings: CacheSettings) -> Self {
         let evictions = Arc::new(CacheEvictions::default());
         let entries = Cache::builder()
             .max_capacity(settings.max_bytes)
@@ -206,33 +83,21 @@ impl ResponseCache {
             entries,
             settings: Arc::new(settings),
             evictions,
-            shared: None,
         }
     }
 
-    /// The same cache with the Redis tier behind it and told about every invalidation.
-    pub fn with_shared_tier(mut self, tier: SharedTier) -> Self {
-        self.shared = Some(tier);
-        self
-    }
-
-    /// The Redis tier, when there is one.
-    pub fn shared_tier(&self) -> Option<&SharedTier> {
-        self.shared.as_ref()
-    }
-
     /// Evictions counted so far, by cause.
-    pub fn evictions(&self) -> &CacheEvictions {
+    pub(super) fn evictions(&self) -> &CacheEvictions {
         &self.evictions
     }
 
     /// The settings in force.
-    pub fn settings(&self) -> &CacheSettings {
+    pub(super) fn settings(&self) -> &CacheSettings {
         &self.settings
     }
 
     /// A cached answer: `Some(Some(record))`, `Some(None)` for a remembered 404, `None` on a miss.
-    pub async fn get<T: Send + Sync + 'static>(&self, key: &CacheKey) -> Option<Option<Arc<T>>> {
+    pub(super) async fn get<T: Send + Sync + 'static>(&self, key: &CacheKey) -> Option<Option<Arc<T>>> {
         let entry = self.entries.get(key).await?;
         match entry.value {
             None => Some(None),
@@ -243,7 +108,7 @@ impl ResponseCache {
     /// Answers from the cache, or runs `fetch` once for all concurrent callers of the same
     /// key (single flight) and caches its success or 404. Errors are shared with the
     /// callers waiting at that moment but not kept.
-    pub async fn get_or_fetch<T, F>(
+    pub(super) async fn get_or_fetch<T, F>(
         &self,
         key: CacheKey,
         kind: EntryKind,
@@ -270,7 +135,7 @@ impl ResponseCache {
 
     /// Stores a fresh answer (priming from lists, refreshing after a `no-cache` read,
     /// caching the answer of a write).
-    pub async fn insert<T: Serialize + Send + Sync + 'static>(
+    pub(super) async fn insert<T: Serialize + Send + Sync + 'static>(
         &self,
         key: CacheKey,
         kind: EntryKind,
@@ -283,37 +148,13 @@ impl ResponseCache {
     }
 
     /// Forgets one key.
-    pub async fn invalidate(&self, key: &CacheKey) {
+    pub(super) async fn invalidate(&self, key: &CacheKey) {
         self.entries.invalidate(key).await;
     }
 
-    /// Forgets one record for every tenant, plus every cached page of the given list
-    /// resources (a write can change any page).
-    /// With the Redis tier, every other replica evicts the same before the operation's
-    /// answer is sent.
-    pub fn invalidate_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
-        self.invalidate_records(&[resource], id, lists);
-    }
-
-    /// [`invalidate_record`](Self::invalidate_record) for one id in several resources (an
-    /// identity kept by several blocks): one pass over the cache here, one eviction message
-    /// per resource to the other replicas.
-    pub fn invalidate_records(&self, resources: &[Resource], id: &str, lists: &[Resource]) {
-        self.evict_records(resources, id, lists);
-        if let Some(shared) = &self.shared {
-            for &resource in resources {
-                shared.invalidated(resource, id, lists);
-            }
-        }
-    }
-
-    /// [`invalidate_record`](Self::invalidate_record) in this process only (an eviction
-    /// another replica sent).
-    pub fn evict_record(&self, resource: Resource, id: &str, lists: &[Resource]) {
-        self.evict_records(&[resource], id, lists);
-    }
-
-    fn evict_records(&self, resources: &[Resource], id: &str, lists: &[Resource]) {
+    /// Forgets `id` in each of `resources` for every tenant, plus every cached page of the
+    /// `lists` resources (a write can change any page).
+    pub(super) fn evict_records(&self, resources: &[Resource], id: &str, lists: &[Resource]) {
         let id: Arc<str> = Arc::from(id);
         let (resources, lists) = (resources.to_vec(), lists.to_vec());
         // Only fails when invalidation closures are not enabled, which `new` enables.
@@ -324,12 +165,12 @@ impl ResponseCache {
 
     /// Forgets everything in this process (invalidations from other replicas may have been
     /// missed).
-    pub fn evict_all(&self) {
+    pub(super) fn evict_all(&self) {
         self.entries.invalidate_all();
     }
 
     /// Entries and estimated bytes held now (after pending maintenance).
-    pub async fn usage(&self) -> (u64, u64) {
+    pub(super) async fn usage(&self) -> (u64, u64) {
         self.entries.run_pending_tasks().await;
         (self.entries.entry_count(), self.entries.weighted_size())
     }
@@ -369,9 +210,41 @@ fn downcast<T: Send + Sync + 'static>(entry: Entry) -> Option<Arc<T>> {
     entry.value.and_then(|value| value.downcast::<T>().ok())
 }
 
+/// Evictions of the in-process tier by cause, counted by the cache's eviction listener and
+/// read at scrape time.
+#[derive(Debug, Default)]
+pub struct CacheEvictions {
+    size: AtomicU64,
+    expired: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+impl CacheEvictions {
+    /// Counts one removal; a replaced value is not an eviction.
+    fn record(&self, cause: RemovalCause) {
+        let counter = match cause {
+            RemovalCause::Size => &self.size,
+            RemovalCause::Expired => &self.expired,
+            RemovalCause::Explicit => &self.invalidated,
+            RemovalCause::Replaced => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts by cause label.
+    pub fn counts(&self) -> [(&'static str, u64); 3] {
+        [
+            ("size", self.size.load(Ordering::Relaxed)),
+            ("expired", self.expired.load(Ordering::Relaxed)),
+            ("invalidated", self.invalidated.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::BlockName;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn key(id: &str) -> CacheKey {
@@ -384,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_of_one_key_fetch_once() {
-        let cache = ResponseCache::new(CacheSettings::default());
+        let cache = MemoryTier::new(CacheSettings::default());
         let calls = Arc::new(AtomicUsize::new(0));
         let fetches = (0..10).map(|_| {
             let calls = calls.clone();
@@ -405,7 +278,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached_but_not_found_is() {
-        let cache = ResponseCache::new(CacheSettings::default());
+        let cache = MemoryTier::new(CacheSettings::default());
         let failed: Result<Option<Arc<String>>, _> = cache
             .get_or_fetch(key("b"), EntryKind::Detail, async {
                 Err(BlockError::Internal { block: BlockName::Crm })
@@ -422,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn byte_bound_holds() {
-        let cache = ResponseCache::new(CacheSettings {
+        let cache = MemoryTier::new(CacheSettings {
             max_bytes: 100_000,
             ..CacheSettings::default()
         });

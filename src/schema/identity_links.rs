@@ -17,7 +17,7 @@ use super::{
     loaders,
 };
 use crate::{
-    links::{
+    link_index::{
         IdentityLinksKey, Link, LinkBlock, LinkHolderKey, LinkIndex, LinkLoaders, LinkSource, SurvivorKey,
         canonical_person_id,
     },

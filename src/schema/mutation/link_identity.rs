@@ -9,13 +9,13 @@ use futures::join;
 use super::{outcome::UserError, validate::Checks};
 use crate::{
     blocks::BlockError,
-    error::ErrorCode,
-    links::{AddOutcome, Link, LinkBlock, LinkIndex, LinkSource, NewLink, canonical_person_id},
+    error_code::ErrorCode,
+    link_index::{AddOutcome, Link, LinkBlock, LinkIndex, LinkSource, NewLink, canonical_person_id},
     loaders::{AssetsUserKey, B2bUserKey, SalesUserKey, SearchIdentityKey, load_one},
     schema::{
         errors::{IntoGraphql, SchemaError, report},
         identity::{EarlierFailures, Identity},
-        links::{self, IdentityLink, link_index},
+        identity_links::{self, IdentityLink, link_index},
         loaders,
     },
 };
@@ -138,7 +138,7 @@ pub async fn link_identity(ctx: &Context<'_>, input: IdentityLinkInput) -> Resul
             format!("no block knows identity {identity_id}"),
         ));
     }
-    let existing = links::identity_links(ctx, &identity_id).await?;
+    let existing = identity_links::identity_links(ctx, &identity_id).await?;
     if let Some(other) = existing
         .iter()
         .find(|link| link.block == target.block && link.external_id != target.external_id)
@@ -188,10 +188,10 @@ async fn check_record(ctx: &Context<'_>, target: &Target) -> Result<Option<UserE
     };
     match target.block {
         LinkBlock::Crm => {
-            if links::load_person(ctx, &target.external_id).await?.is_none() {
+            if identity_links::load_person(ctx, &target.external_id).await?.is_none() {
                 return Ok(Some(not_found()));
             }
-            let survivor = links::survivor_of(ctx, &target.external_id).await?;
+            let survivor = identity_links::survivor_of(ctx, &target.external_id).await?;
             Ok(survivor.map(|survivor| {
                 target.error(
                     "PERSON_MERGED",
@@ -240,7 +240,8 @@ async fn identity_known(ctx: &Context<'_>, identity_id: &str) -> Result<bool> {
         }
     }
     let index = link_index(ctx)?;
-    if !links::identity_links(ctx, identity_id).await?.is_empty() || index.email_of(identity_id).await.gql()?.is_some()
+    if !identity_links::identity_links(ctx, identity_id).await?.is_empty()
+        || index.email_of(identity_id).await.gql()?.is_some()
     {
         return Ok(true);
     }
