@@ -11,19 +11,6 @@ use std::time::Duration;
 use tracing::Span;
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt};
 
-/// Every environment variable this module reads (the OTLP exporter also reads the standard
-/// `OTEL_EXPORTER_OTLP_*` variables listed here).
-pub const ENV_KEYS: &[&str] = &[
-    "RUST_LOG",
-    "GATEWAY_LOG_FORMAT",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-];
-
 /// The filter used when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info";
 
@@ -81,7 +68,8 @@ pub struct TelemetrySettings {
 }
 
 impl TelemetrySettings {
-    /// Reads [`ENV_KEYS`] from the process environment.
+    /// Reads `GATEWAY_LOG_FORMAT`, `RUST_LOG` and the OTLP endpoints from the process
+    /// environment (the configuration reference declares them with the rest).
     pub fn from_env() -> Result<Self, TelemetryError> {
         Self::from_lookup(|key| std::env::var(key).ok())
     }

@@ -11,7 +11,7 @@ use super::{
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
     identity_links, loaders,
-    pagination::{PagedConnection, Window, fetch_window, paged},
+    pagination::{PagedConnection, Window, connection_objects, fetch_window, paged},
 };
 use crate::{
     blocks::{BlockName, crm},
@@ -155,6 +155,14 @@ impl Person {
     }
 }
 
+connection_objects!(
+    Person,
+    "PersonConnection",
+    "PersonEdge",
+    "A page of persons with Relay cursors.",
+    "A person with its cursor."
+);
+
 /// A person in the CRM.
 #[Object]
 impl Person {
@@ -269,6 +277,14 @@ impl Organization {
         &self.record.data
     }
 }
+
+connection_objects!(
+    Organization,
+    "OrganizationConnection",
+    "OrganizationEdge",
+    "A page of organizations with Relay cursors.",
+    "An organization with its cursor."
+);
 
 /// An organization in the CRM.
 #[Object]

@@ -10,6 +10,7 @@ use super::{
     errors::{IntoGraphql, SchemaError, report},
     identity_links::{self, IdentityLink},
     loaders,
+    pagination::connection_objects,
 };
 use crate::{
     blocks::BlockError,
@@ -39,6 +40,14 @@ pub enum Block {
 pub struct Identity {
     id: String,
 }
+
+connection_objects!(
+    Identity,
+    "IdentityConnection",
+    "IdentityEdge",
+    "A page of identities with Relay cursors.",
+    "An identity with its cursor."
+);
 
 /// Whether `first_known` reports a block that failed before the one that answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

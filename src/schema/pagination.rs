@@ -3,7 +3,7 @@
 //! requested window fetched concurrently. A failing page fails the connection rather than
 //! returning fewer items.
 
-use async_graphql::{Object, SimpleObject};
+use async_graphql::SimpleObject;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use std::sync::Arc;
@@ -12,9 +12,7 @@ use async_graphql::Context;
 use futures::future::join_all;
 
 use super::{
-    crm::{Organization, Person},
     errors::{IntoGraphql, SchemaError},
-    identity::Identity,
     loaders,
 };
 use crate::{
@@ -26,30 +24,30 @@ use crate::{
 /// A page of a list with Relay cursors (exposed as `IdentityConnection`,
 /// `PersonConnection`, `OrganizationConnection`).
 pub struct PagedConnection<N> {
-    edges: Vec<PagedEdge<N>>,
-    page_info: PageInfo,
-    total_count: Option<u64>,
+    pub(super) edges: Vec<PagedEdge<N>>,
+    pub(super) page_info: PageInfo,
+    pub(super) total_count: Option<u64>,
 }
 
 /// One item of a page with its cursor.
 pub struct PagedEdge<N> {
-    cursor: String,
-    node: N,
+    pub(super) cursor: String,
+    pub(super) node: N,
 }
 
 /// The GraphQL objects of one connection type: async-graphql needs a concrete type name
-/// per node type, and each type gets its own description.
+/// per node type, and each type gets its own description. Invoked beside each node type.
 macro_rules! connection_objects {
     ($node:ty, $connection:literal, $edge:literal, $connection_doc:literal, $edge_doc:literal) => {
         #[doc = $connection_doc]
-        #[Object(name = $connection)]
-        impl PagedConnection<$node> {
+        #[async_graphql::Object(name = $connection)]
+        impl $crate::schema::pagination::PagedConnection<$node> {
             /// The items of this page, each with its cursor.
-            async fn edges(&self) -> &[PagedEdge<$node>] {
+            async fn edges(&self) -> &[$crate::schema::pagination::PagedEdge<$node>] {
                 &self.edges
             }
             /// Where this page sits in the whole list.
-            async fn page_info(&self) -> &PageInfo {
+            async fn page_info(&self) -> &$crate::schema::pagination::PageInfo {
                 &self.page_info
             }
             /// Number of items across all pages, when the block reports it.
@@ -59,8 +57,8 @@ macro_rules! connection_objects {
         }
 
         #[doc = $edge_doc]
-        #[Object(name = $edge)]
-        impl PagedEdge<$node> {
+        #[async_graphql::Object(name = $edge)]
+        impl $crate::schema::pagination::PagedEdge<$node> {
             /// Opaque cursor of this item; pass it as `after` to continue after it.
             async fn cursor(&self) -> &str {
                 &self.cursor
@@ -72,28 +70,7 @@ macro_rules! connection_objects {
         }
     };
 }
-
-connection_objects!(
-    Identity,
-    "IdentityConnection",
-    "IdentityEdge",
-    "A page of identities with Relay cursors.",
-    "An identity with its cursor."
-);
-connection_objects!(
-    Person,
-    "PersonConnection",
-    "PersonEdge",
-    "A page of persons with Relay cursors.",
-    "A person with its cursor."
-);
-connection_objects!(
-    Organization,
-    "OrganizationConnection",
-    "OrganizationEdge",
-    "A page of organizations with Relay cursors.",
-    "An organization with its cursor."
-);
+pub(crate) use connection_objects;
 
 /// Where a page sits in its list.
 #[derive(SimpleObject, Debug, Clone, Default)]

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use blocks_gateway::{config, telemetry};
+use blocks_gateway::config;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::helpers::spawn_app;
@@ -61,7 +61,7 @@ fn keys(map: &Yaml) -> Vec<String> {
 
 /// The variables the gateway reads: configuration and telemetry.
 fn known_variables() -> BTreeSet<&'static str> {
-    config::KEYS.iter().chain(telemetry::ENV_KEYS).copied().collect()
+    config::KEYS.iter().copied().collect()
 }
 
 /// `ENV` names and the `EXPOSE`d port of the Dockerfile's last stage, and the stage count.
@@ -432,4 +432,8 @@ fn the_image_is_multi_stage_and_runs_the_binary_as_non_root() {
     let text = read("Dockerfile");
     let runtime = text.rsplit("\nFROM ").next().expect("runtime stage");
     assert!(!runtime.contains("cargo"), "no toolchain in the runtime stage");
+    assert!(
+        text.contains("--no-default-features"),
+        "the image's binary is built without the sandbox"
+    );
 }
