@@ -12,7 +12,7 @@
 use std::{fmt, str::FromStr, sync::Arc};
 
 use axum::http::{HeaderMap, HeaderName, header::AUTHORIZATION};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
@@ -279,6 +279,19 @@ impl Callers {
             });
         matched.into()
     }
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>` with exactly `token` (the
+/// `/metrics` token). Compared in constant time, through digests, so that neither the
+/// content nor the length of the token shows in the time taken.
+pub fn bearer_token_matches(headers: &HeaderMap, token: &SecretString) -> bool {
+    let Some(presented) = bearer_key(headers) else {
+        return false;
+    };
+    digest(presented)
+        .as_slice()
+        .ct_eq(digest(token.expose_secret()).as_slice())
+        .into()
 }
 
 /// The key of an `Authorization: Bearer <key>` header (scheme case-insensitive).

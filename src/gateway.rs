@@ -1,11 +1,15 @@
 //! The assembled gateway, and the operation pipeline: block clients built from settings,
 //! the response cache, the link index, the schema; one operation runs through the
 //! admission, then the schema with fresh loaders, then waits for its cache invalidations.
-//! Independent of HTTP serving, so tests and the benchmark can build one directly.
+//! Its answer carries, in `extensions`, the stale copies that stood in for failed blocks
+//! (`stale`) and, when the caller asked, what the operation did (`explain`). The replica's
+//! readiness is assembled here too. Independent of HTTP serving, so tests and the benchmark
+//! can build one directly.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_graphql::parser::types::OperationType;
+use futures::future::join_all;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -15,6 +19,7 @@ use crate::{
         BlockClients, BlockName, BlockSettings,
         assets::AssetsClient,
         b2b::B2bClient,
+        breaker::Health as BreakerHealth,
         crm::CrmClient,
         http::{BlockHttp, DEFAULT_CONNECT_TIMEOUT, HttpPolicy, shared_client},
         operation::OperationBudget,
@@ -23,9 +28,10 @@ use crate::{
     },
     cache::{CacheSettings, RedisTierError, RedisTierSettings, ResponseCache, settle_invalidations},
     callers::{Caller, CallerSettings, Callers},
+    explain::{ExplainAccess, OperationTrace},
     limits::{self, OperationLimits},
     link_index::{LinkError, LinkIndex, LinkIndexLocation, LinkLoader},
-    loaders::{BlockLoader, Loaders, RequestScope},
+    loaders::{BlockLoader, Loaders, RequestScope, StaleAnswer, StaleAnswers},
     metrics::{CacheState, Metrics},
     schema::{
         self, GatewaySchema,
@@ -75,6 +81,8 @@ pub struct GatewaySettings {
     pub documents: PersistedDocumentSettings,
     /// The Redis tier (`REDIS_URL`): second cache level and invalidations across replicas.
     pub redis: Option<RedisTierSettings>,
+    /// Who may ask for `extensions.explain` (`GATEWAY_EXPLAIN`).
+    pub explain: ExplainAccess,
 }
 
 impl Default for GatewaySettings {
@@ -92,6 +100,7 @@ impl Default for GatewaySettings {
             link_index: LinkIndexLocation::Memory,
             documents: PersistedDocumentSettings::default(),
             redis: None,
+            explain: ExplainAccess::default(),
         }
     }
 }
@@ -113,6 +122,7 @@ pub struct Gateway {
     metrics: Metrics,
     documents: ParsedDocuments,
     admission: Admission,
+    explain: ExplainAccess,
 }
 
 impl Gateway {
@@ -160,6 +170,7 @@ impl Gateway {
             request_timeout: settings.http.request_timeout,
             metrics,
             documents,
+            explain: settings.explain,
         })
     }
 
@@ -213,7 +224,7 @@ impl Gateway {
     /// Fresh loaders for one GraphQL operation: per-operation copies of the block clients
     /// that count every call against the operation's deadline and request cap.
     pub fn loaders(&self, scope: RequestScope) -> Loaders {
-        self.loaders_for(scope, &Caller::Service, None)
+        self.loaders_for(scope, &Caller::Service, None, OperationNotes::default())
     }
 
     /// Whether introspection (and so the playground) is on.
@@ -229,8 +240,15 @@ impl Gateway {
     /// Fresh loaders for one operation of `caller`: forwarded credentials replace the
     /// gateway's own, and the cache partition is theirs.
     /// `priming`: where list priming runs, for an operation that waits for it (else
-    /// priming is done before a list is answered).
-    fn loaders_for(&self, mut scope: RequestScope, caller: &Caller, priming: Option<TaskTracker>) -> Loaders {
+    /// priming is done before a list is answered). `notes`: where the operation's stale
+    /// answers and (explained) trace are kept.
+    fn loaders_for(
+        &self,
+        mut scope: RequestScope,
+        caller: &Caller,
+        priming: Option<TaskTracker>,
+        notes: OperationNotes,
+    ) -> Loaders {
         // The operation's deadline starts now.
         let budget = Arc::new(OperationBudget::new(
             Some(self.limits.operation_timeout),
@@ -245,14 +263,22 @@ impl Gateway {
         }
         let clients = self.clients.map_http(|http| {
             let http = http.for_operation(budget.clone());
+            let http = match &notes.trace {
+                Some(trace) => http.with_trace(trace.clone()),
+                None => http,
+            };
             match forwarded {
                 Some(credentials) => http.with_auth(credentials.auth_for(http.block())),
                 None => http,
             }
         });
-        let loader = BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
+        let mut loader = BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
             .with_budget(budget)
-            .with_metrics(self.metrics.clone());
+            .with_metrics(self.metrics.clone())
+            .with_stale_answers(notes.stale);
+        if let Some(trace) = notes.trace {
+            loader = loader.with_trace(trace);
+        }
         match priming {
             Some(priming) => loader.with_priming(priming),
             None => loader,
@@ -275,14 +301,88 @@ impl Gateway {
         scope: RequestScope,
         caller: &Caller,
     ) -> async_graphql::Response {
+        let explain = self.explain_for(&request);
         let (name, kind) = operation_of(&request, &self.documents);
         let observation = self.metrics.operation_started(name.as_deref(), kind);
-        let response = self
-            .execute_observed(request, scope, caller)
+        let notes = OperationNotes {
+            stale: Arc::default(),
+            trace: match &explain {
+                Explain::Traced(trace) => Some(trace.clone()),
+                Explain::NotAsked | Explain::Refused => None,
+            },
+        };
+        let stale = notes.stale.clone();
+        // A write never reads a stale copy, nor does a caller who asked for fresh answers.
+        let scope = RequestScope {
+            stale_if_error: kind == "query" && !scope.bypass_cache,
+            ..scope
+        };
+        let mut response = self
+            .execute_observed(request, scope, caller, notes)
             .instrument(observation.span())
             .await;
         observation.finish(&response);
+        report_stale_answers(&mut response, stale.take());
+        explain.report(&mut response);
         response
+    }
+
+    /// Whether the request asked for `extensions.explain` (`"extensions": {"explain":
+    /// true}`), and may have it. Nothing is allocated for a request that did not ask.
+    fn explain_for(&self, request: &async_graphql::Request) -> Explain {
+        let asked = request
+            .extensions
+            .get("explain")
+            .is_some_and(|flag| *flag == async_graphql::Value::Boolean(true));
+        match (asked, self.explain) {
+            (false, _) => Explain::NotAsked,
+            (true, ExplainAccess::Off) => Explain::Refused,
+            (true, ExplainAccess::Callers) => Explain::Traced(Arc::new(OperationTrace::new())),
+        }
+    }
+
+    /// What `/readyz` reports: ready while this replica can serve (not draining is the
+    /// server's part): its own stores answer, the link index and Redis when configured.
+    /// Each block's state comes from its circuit breaker and never fails readiness, unless
+    /// `strict`: then every block is also probed and must be reachable with its circuit
+    /// closed.
+    pub async fn readiness(&self, strict: bool) -> Readiness {
+        let link_index = async { matches!(tokio::time::timeout(PROBE_TIMEOUT, self.links.ping()).await, Ok(Ok(()))) };
+        let redis = async {
+            match self.cache.redis_tier() {
+                Some(tier) => Some(tier.ping().await),
+                None => None,
+            }
+        };
+        let blocks = join_all(self.clients.configured().into_iter().map(|http| async move {
+            let health = http.health();
+            let reachable = !strict || http.probe(PROBE_TIMEOUT).await;
+            (http.block().label(), health, reachable)
+        }));
+        let (link_index, redis, blocks) = tokio::join!(link_index, redis, blocks);
+        let mut stores = BTreeMap::from([("linkIndex", up_or_unreachable(link_index))]);
+        if let Some(redis) = redis {
+            stores.insert("redis", up_or_unreachable(redis));
+        }
+        let mut ready = link_index && redis.unwrap_or(true);
+        let mut states = BTreeMap::new();
+        for (block, health, reachable) in blocks {
+            let state = match health {
+                BreakerHealth::Open { .. } => health.label(),
+                _ if !reachable => "unreachable",
+                _ => health.label(),
+            };
+            if strict && (state == "unreachable" || state == "breaker_open") {
+                ready = false;
+            }
+            states.insert(block, state);
+        }
+        Readiness {
+            ready,
+            strict,
+            stores,
+            blocks: states,
+        }
     }
 
     async fn execute_observed(
@@ -290,6 +390,7 @@ impl Gateway {
         request: async_graphql::Request,
         scope: RequestScope,
         caller: &Caller,
+        notes: OperationNotes,
     ) -> async_graphql::Response {
         let backstop = self.limits.operation_timeout + self.request_timeout + Duration::from_secs(1);
         let mut request = match self.admission.admit(request) {
@@ -309,7 +410,7 @@ impl Gateway {
         };
         let priming = TaskTracker::new();
         let request = request
-            .data(self.loaders_for(scope, caller, Some(priming.clone())))
+            .data(self.loaders_for(scope, caller, Some(priming.clone()), notes))
             .data(LinkLoader::for_request(&self.links));
         let schema = if introspection_only {
             &self.introspection_schema
@@ -332,6 +433,92 @@ impl Gateway {
         explain_limit_refusals(&mut response, &self.limits);
         ensure_codes(&mut response);
         response
+    }
+}
+
+/// How long a readiness check waits for the link index or a block's probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What `/readyz` answers (as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Readiness {
+    /// Whether the replica should receive traffic.
+    pub ready: bool,
+    /// Whether the blocks were probed and count (`/readyz?strict=true`).
+    pub strict: bool,
+    /// The replica's own stores: `linkIndex`, and `redis` when configured: `up` or
+    /// `unreachable`.
+    pub stores: BTreeMap<&'static str, &'static str>,
+    /// Each configured block: `up`, `degraded`, `breaker_open` (from the outcome of recent
+    /// calls), or `unreachable` (a strict check's probe got no answer).
+    pub blocks: BTreeMap<&'static str, &'static str>,
+}
+
+fn up_or_unreachable(up: bool) -> &'static str {
+    if up { "up" } else { "unreachable" }
+}
+
+/// Where one operation's loaders keep what the answer reports besides its data.
+#[derive(Default)]
+struct OperationNotes {
+    stale: Arc<StaleAnswers>,
+    trace: Option<Arc<OperationTrace>>,
+}
+
+/// Whether and how an operation is explained.
+enum Explain {
+    /// The caller did not ask.
+    NotAsked,
+    /// The caller asked, but `GATEWAY_EXPLAIN` is off.
+    Refused,
+    /// The caller asked and may have it.
+    Traced(Arc<OperationTrace>),
+}
+
+impl Explain {
+    /// Adds `extensions.explain` (or, refused, `extensions.explainRefused`) to `response`.
+    fn report(&self, response: &mut async_graphql::Response) {
+        match self {
+            Self::NotAsked => {}
+            Self::Refused => {
+                response.extensions.insert(
+                    "explainRefused".to_owned(),
+                    async_graphql::Value::from("explain is turned off on this gateway (GATEWAY_EXPLAIN=off)"),
+                );
+            }
+            Self::Traced(trace) => {
+                if let Ok(explanation) = async_graphql::to_value(trace.explanation()) {
+                    response.extensions.insert("explain".to_owned(), explanation);
+                }
+            }
+        }
+    }
+}
+
+/// Adds `extensions.stale` to `response`: each record a stale copy stood in for, with its
+/// block, resource, the paths that show it, its age and the failure it stood in for. A copy
+/// no field showed is left out.
+fn report_stale_answers(response: &mut async_graphql::Response, answers: Vec<StaleAnswer>) {
+    let shown: Vec<serde_json::Value> = answers
+        .into_iter()
+        .filter(|answer| !answer.paths.is_empty())
+        .map(|answer| {
+            serde_json::json!({
+                "block": answer.block.label(),
+                "resource": answer.resource.label(),
+                "paths": answer.paths,
+                "ageMs": answer.age.as_millis() as u64,
+                "expiredForMs": answer.expired_for.as_millis() as u64,
+                "cause": answer.cause.as_str(),
+                "status": answer.status,
+            })
+        })
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    if let Ok(value) = async_graphql::Value::from_json(serde_json::Value::Array(shown)) {
+        response.extensions.insert("stale".to_owned(), value);
     }
 }
 

@@ -10,7 +10,7 @@
 //! 5. `loaders`
 //! 6. `cache`, `link_index`, `callers`
 //! 7. `blocks`
-//! 8. leaves: `metrics`, `telemetry`, `limits`, `error_code`
+//! 8. leaves: `metrics`, `explain`, `telemetry`, `limits`, `error_code`
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod playground;
@@ -34,6 +34,7 @@ pub mod link_index;
 pub mod blocks;
 
 pub mod error_code;
+pub mod explain;
 pub mod limits;
 pub mod metrics;
 pub mod telemetry;

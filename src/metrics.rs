@@ -46,6 +46,7 @@ struct Families {
     upstream_seconds: HistogramVec,
     cache_hits: IntCounterVec,
     cache_misses: IntCounterVec,
+    stale_answers: IntCounterVec,
     cache_evictions: IntCounterVec,
     cache_entries: IntGauge,
     cache_bytes: IntGauge,
@@ -109,6 +110,12 @@ impl Metrics {
                 "gateway_cache_misses_total",
                 "Loads the response cache could not answer.",
                 &["resource"],
+            )?,
+            stale_answers: counter_vec(
+                &registry,
+                "gateway_stale_answers_total",
+                "Records answered from a cached copy past its TTL because their block failed (stale-if-error), by block and resource.",
+                &["block", "resource"],
             )?,
             cache_evictions: counter_vec(
                 &registry,
@@ -204,6 +211,11 @@ impl Metrics {
             &self.inner.cache_misses
         };
         family.with_label_values(&[resource]).inc();
+    }
+
+    /// Records a record answered from a stale copy because `block` failed.
+    pub fn stale_answer(&self, block: &'static str, resource: &'static str) {
+        self.inner.stale_answers.with_label_values(&[block, resource]).inc();
     }
 
     /// Records the size of one DataLoader batch.

@@ -1,7 +1,8 @@
 //! HTTP serving, the only module that knows axum: `POST /graphql` and `GET /graphql`
-//! (queries only), GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining) and
-//! `/metrics`; the transport rules (media types, CSRF, body and batch limits), CORS and the
-//! panic guard.
+//! (queries only), GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining or while a
+//! store of the replica is unreachable; `?strict=true` also needs every block) and
+//! `/metrics` (behind `GATEWAY_METRICS_TOKEN` when set); the transport rules (media types,
+//! CSRF, body and batch limits), CORS and the panic guard.
 
 use std::{
     sync::{
@@ -15,13 +16,14 @@ use async_graphql::{BatchRequest, BatchResponse, Request, parser::types::Operati
 use axum::{
     Json, Router,
     body::Body,
-    extract::State,
+    extract::{Query, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{Html, IntoResponse},
     routing::get,
 };
 use futures::future::join_all;
+use secrecy::SecretString;
 use serde_json::json;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -30,7 +32,7 @@ use tower_http::{
 
 use crate::{
     admission::{ParsedDocuments, ReadOnlyTransport},
-    callers::{Caller, forwarded_header_names},
+    callers::{Caller, bearer_token_matches, forwarded_header_names},
     config::ServerSettings,
     error_code::ErrorCode,
     gateway::Gateway,
@@ -65,6 +67,7 @@ struct AppState {
     gateway: Gateway,
     readiness: Readiness,
     csrf_prevention: bool,
+    metrics_token: Option<Arc<SecretString>>,
 }
 
 /// The media type of the GraphQL-over-HTTP specification.
@@ -83,6 +86,7 @@ pub fn router(gateway: Gateway, settings: &ServerSettings, readiness: Readiness)
         gateway,
         readiness,
         csrf_prevention: settings.csrf_prevention,
+        metrics_token: settings.metrics_token.clone().map(Arc::new),
     };
     let routes = routes
         .route("/graphql", get(graphql).post(graphql))
@@ -131,8 +135,19 @@ async fn playground(State(state): State<AppState>) -> Html<String> {
     Html(graphiql_page("/graphql", state.gateway.callers().requires_key()))
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
-async fn metrics_endpoint(State(state): State<AppState>) -> axum::response::Response {
+/// `GET /metrics`: the Prometheus text exposition; with `GATEWAY_METRICS_TOKEN` set, only
+/// for `Authorization: Bearer <token>` (401 otherwise).
+async fn metrics_endpoint(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    if let Some(token) = &state.metrics_token
+        && !bearer_token_matches(&headers, token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+            "send the metrics token as `Authorization: Bearer <token>`\n",
+        )
+            .into_response();
+    }
     match state.gateway.render_metrics().await {
         Ok(body) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -160,8 +175,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when every configured block answers HTTP at all (any status): reachability only.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// `/readyz` parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReadinessQuery {
+    /// Also probe every block and fail while one is unreachable or its circuit is open.
+    #[serde(default)]
+    strict: bool,
+}
+
+/// Ready while this replica can serve: not draining, its stores reachable. The blocks'
+/// states are listed and count only with `?strict=true` (a block down is answered per
+/// field; taking every replica out of the load balancer for it would be a total outage).
+async fn readyz(State(state): State<AppState>, Query(query): Query<ReadinessQuery>) -> impl IntoResponse {
     // A replica that is shutting down leaves the load balancer first (see `shutdown`).
     if state.readiness.is_draining() {
         return (
@@ -169,27 +194,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({ "ready": false, "draining": true })),
         );
     }
-    let probes = state.gateway.clients().configured().into_iter().map(|http| async move {
-        let reachable = http.probe(Duration::from_secs(2)).await;
-        (http.block().label(), reachable)
-    });
-    let results = join_all(probes).await;
-    let ready = results.iter().all(|(_, reachable)| *reachable);
-    let blocks: serde_json::Map<String, serde_json::Value> = results
-        .into_iter()
-        .map(|(block, reachable)| {
-            (
-                block.to_owned(),
-                json!(if reachable { "reachable" } else { "unreachable" }),
-            )
-        })
-        .collect();
-    let status = if ready {
+    let report = state.gateway.readiness(query.strict).await;
+    let status = if report.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ready": ready, "blocks": blocks })))
+    (status, Json(json!(report)))
 }
 
 async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> axum::response::Response {
@@ -201,8 +212,8 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
         Err(refusal) => return refusal.into_response(media_type),
     };
     let scope = RequestScope {
-        tenant: 0,
         bypass_cache: wants_fresh(&parts.headers),
+        ..RequestScope::default()
     };
     // A document named only by its hash is resolved later: over GET it must be a query too.
     let batch = if parts.method == Method::GET {

@@ -63,6 +63,33 @@ pub enum Outcome {
     },
 }
 
+/// What the breaker knows of its block's health, from the outcome of recent calls (no
+/// request is sent to learn it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// The last call was answered (or none was made yet).
+    Up,
+    /// Recent calls failed but the circuit is closed, a probe is due or in flight, or the
+    /// block asked for a pause (`429`).
+    Degraded,
+    /// The circuit is open: calls are refused for about this long.
+    Open {
+        /// Time left of the cool-down.
+        retry_in: Duration,
+    },
+}
+
+impl Health {
+    /// The state as `/readyz` names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Open { .. } => "breaker_open",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Closed,
@@ -136,6 +163,18 @@ impl CircuitBreaker {
             probe,
             settled: false,
         })
+    }
+
+    /// The block's health as the breaker sees it now.
+    pub fn health(&self) -> Health {
+        let now = Instant::now();
+        let state = self.state();
+        let paused = state.paused_until.is_some_and(|until| now < until);
+        match state.phase {
+            Phase::Open { until } if now < until => Health::Open { retry_in: until - now },
+            Phase::Closed if state.consecutive_failures == 0 && !paused => Health::Up,
+            _ => Health::Degraded,
+        }
     }
 
     /// Records an outcome; `true` when it opened the circuit.
@@ -263,6 +302,17 @@ mod tests {
         assert_eq!(breaker.admit().err(), Some(Refusal::Paused { retry_after: 2 }));
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(breaker.admit().is_ok());
+    }
+
+    #[test]
+    fn health_follows_the_recent_outcomes() {
+        let breaker = breaker(2, 10_000);
+        assert_eq!(breaker.health(), Health::Up);
+        fail(&breaker);
+        assert_eq!(breaker.health(), Health::Degraded);
+        fail(&breaker);
+        assert!(matches!(breaker.health(), Health::Open { .. }));
+        assert_eq!(breaker.health().label(), "breaker_open");
     }
 
     #[test]

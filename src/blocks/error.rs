@@ -241,6 +241,17 @@ impl BlockError {
         }
     }
 
+    /// Whether the block itself failed: a 5xx, no answer in time, unreachable, or its
+    /// circuit open. Then a recently expired cached copy may stand in (stale-if-error);
+    /// answers about the request (4xx, 429) and the gateway's own limits never qualify.
+    pub fn is_block_outage(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Timeout { .. } | Self::CircuitOpen { .. } => true,
+            Self::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     /// Whether a GET that failed this way may be sent again.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {

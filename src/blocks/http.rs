@@ -18,12 +18,15 @@ use url::Url;
 
 use super::{
     BlockName,
-    breaker::{BreakerPolicy, CircuitBreaker, Outcome, Refusal},
+    breaker::{BreakerPolicy, CircuitBreaker, Health, Outcome, Refusal},
     error::{BlockError, FieldIssue, Result, UpstreamProblem},
     operation::OperationBudget,
     retry_budget::RetryBudget,
 };
-use crate::metrics::{Metrics, UpstreamObservation};
+use crate::{
+    explain::OperationTrace,
+    metrics::{Metrics, UpstreamObservation},
+};
 
 /// How a block expects to be authenticated.
 #[derive(Clone)]
@@ -145,6 +148,8 @@ pub struct BlockHttp {
     operation: Option<Arc<OperationBudget>>,
     /// Where requests are counted and timed (`/metrics`); none in bare test cores.
     metrics: Option<Metrics>,
+    /// Where an explained operation's requests are recorded (its per-operation copy only).
+    trace: Option<Arc<OperationTrace>>,
     /// For a block whose contract is ambiguous about trailing slashes: which form its
     /// server routes (learned from the first route miss).
     slash: Option<Arc<SlashForm>>,
@@ -214,6 +219,7 @@ impl BlockHttp {
             permits,
             operation: None,
             metrics: None,
+            trace: None,
             slash: (block == BlockName::Assets).then(|| Arc::new(SlashForm::default())),
         }
     }
@@ -224,6 +230,19 @@ impl BlockHttp {
             metrics: Some(metrics),
             ..self
         }
+    }
+
+    /// The same core recording every request in `trace` (an explained operation's copy).
+    pub fn with_trace(&self, trace: Arc<OperationTrace>) -> Self {
+        Self {
+            trace: Some(trace),
+            ..self.clone()
+        }
+    }
+
+    /// The block's health as its circuit breaker sees it (no request is sent).
+    pub fn health(&self) -> Health {
+        self.breaker.health()
     }
 
     /// The block this core talks to.
@@ -468,6 +487,10 @@ impl BlockHttp {
         let started = std::time::Instant::now();
         let observation =
             UpstreamObservation::start(self.metrics.as_ref(), self.block.label(), method_label(&method), route);
+        let explained = self
+            .trace
+            .as_deref()
+            .map(|trace| trace.upstream_started(self.block.label(), method_label(&method), route));
         let mut request = self
             .client
             .request(method.clone(), url)
@@ -484,6 +507,9 @@ impl BlockHttp {
         let bytes = response.bytes().await.map_err(|error| self.transport_error(&error))?;
         tracing::Span::current().record("status", status.as_u16());
         observation.answered(status.as_str());
+        if let Some(explained) = explained {
+            explained.answered(status.as_u16());
+        }
         tracing::debug!(
             block = %self.block,
             %method,

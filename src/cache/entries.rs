@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::blocks::BlockName;
+use crate::blocks::{BlockError, BlockName};
 
 /// What a cache entry holds, which decides its TTL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,6 +135,9 @@ pub struct CacheSettings {
     pub list_ttl: Duration,
     /// TTL of remembered 404s.
     pub not_found_ttl: Duration,
+    /// How long past its TTL a record (or list page) may still stand in for its block when
+    /// the block fails (`CACHE_STALE_IF_ERROR_MS`); zero turns stale answers off.
+    pub stale_if_error: Duration,
 }
 
 impl Default for CacheSettings {
@@ -144,6 +147,35 @@ impl Default for CacheSettings {
             detail_ttl: Duration::from_secs(30),
             list_ttl: Duration::from_secs(5),
             not_found_ttl: Duration::from_secs(5),
+            stale_if_error: Duration::from_secs(60),
         }
+    }
+}
+
+/// A cached copy past its TTL that stood in for its block, which had just failed.
+#[derive(Debug, Clone)]
+pub struct Staleness {
+    /// How long ago the block answered with the copy.
+    pub age: Duration,
+    /// How long ago the copy's TTL ended (at most the stale window).
+    pub expired_for: Duration,
+    /// The block's failure the copy stands in for.
+    pub cause: BlockError,
+}
+
+/// What the cache answered with: the value (`None`: a remembered or fresh 404), and, when
+/// it is a stale copy served because the block failed, how stale.
+#[derive(Debug)]
+pub struct Answer<T> {
+    /// The value.
+    pub value: Option<Arc<T>>,
+    /// Set when the value is a stale stand-in.
+    pub stale: Option<Staleness>,
+}
+
+impl<T> Answer<T> {
+    /// A current value.
+    pub fn current(value: Option<Arc<T>>) -> Self {
+        Self { value, stale: None }
     }
 }

@@ -6,19 +6,22 @@
 //!   records shared by replicas, and the channel that carries invalidations between them.
 //!
 //! Keys include the caller's credential fingerprint when credentials are forwarded. Errors
-//! other than 404 are never cached. [`ResponseCache`] is the one handle the rest of the
+//! other than 404 are never cached. Records and pages are kept past their TTL for the
+//! stale-if-error window (`CACHE_STALE_IF_ERROR_MS`): then they answer no read, but may
+//! stand in, labelled, for a block that fails. [`ResponseCache`] is the one handle the rest of the
 //! gateway uses; it owns both tiers.
 
 mod entries;
 mod footprint;
 mod memory;
 pub mod redis;
+mod redis_connection;
 
 use std::{future::Future, sync::Arc};
 
 use serde::Serialize;
 
-pub use entries::{CacheKey, CacheSettings, EntryKind, Record, Resource};
+pub use entries::{Answer, CacheKey, CacheSettings, EntryKind, Record, Resource, Staleness};
 pub use memory::CacheEvictions;
 pub use redis::{RedisTier, RedisTierError, RedisTierSettings, settle_invalidations};
 
@@ -83,18 +86,21 @@ impl ResponseCache {
 
     /// Answers from the memory tier, or runs `fetch` once for all concurrent callers of the
     /// same key (single flight) and caches its success or 404. Errors are shared with the
-    /// callers waiting at that moment but not kept.
+    /// callers waiting at that moment but not kept. With `stale_ok`, a block outage is
+    /// answered with the copy past its TTL, when one is within the stale window
+    /// ([`Answer::stale`] says so).
     pub fn get_or_fetch<'a, T, F>(
         &'a self,
         key: CacheKey,
         kind: EntryKind,
+        stale_ok: bool,
         fetch: F,
-    ) -> impl Future<Output = Result<Option<Arc<T>>, BlockError>> + 'a
+    ) -> impl Future<Output = Result<Answer<T>, BlockError>> + 'a
     where
         T: Serialize + Send + Sync + 'static,
         F: Future<Output = Result<Option<Arc<T>>, BlockError>> + 'a,
     {
-        self.memory.get_or_fetch(key, kind, fetch)
+        self.memory.get_or_fetch(key, kind, stale_ok, fetch)
     }
 
     /// Stores a fresh answer (priming from lists, refreshing after a `no-cache` read,

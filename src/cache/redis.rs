@@ -18,11 +18,21 @@
 //!   moka cache when the subscription drops and again when it is back, and loads bypass the
 //!   moka cache meanwhile.
 //!
+//! - **Stale-if-error.** Values are kept past their TTL for the stale window
+//!   (`CACHE_STALE_IF_ERROR_MS`) with the time they were read; past the TTL they are no
+//!   longer current, but [`RedisTier::stale_copy`] hands one, still under the current
+//!   generations, to a load whose block failed.
+//!
 //! Keys (`<prefix>` is `REDIS_KEY_PREFIX`; ids are SHA-256 hashed so no id of a person
-//! appears in a key): `<prefix>:v<version>:val:<tenant>:<resource>:<id hash>`,
-//! `<prefix>:gen:<resource>:<id hash>`, `<prefix>:gen:<resource>`; channels
-//! `<prefix>:invalidations` and `<prefix>:acks`. Redis Cluster is not supported (the scripts
-//! touch keys of several slots); a single primary (with replicas or Sentinel) is.
+//! appears in a key): `<prefix>:v<version>:val:<tenant>:{<resource>:<id hash>}`,
+//! `<prefix>:gen:{<resource>:<id hash>}`, `<prefix>:gen:{<resource>}`; channels
+//! `{<prefix>}:invalidations` and `{<prefix>}:acks`. The hash tags (`{...}`) keep what one
+//! command touches in one cluster slot: a record's value and generation (the store script),
+//! and the two channels (one shard for sharded pub/sub). The resource generation lives in
+//! its own slot: it is read beside the record's keys, and a stored value carries the
+//! generations it was read under, so a value stored while a resource-wide eviction ran is
+//! never current. A single server, TLS (`rediss://`) and a Redis Cluster
+//! (`REDIS_CLUSTER`) are served the same way; see `redis_connection.rs`.
 
 use std::{
     cell::RefCell,
@@ -37,7 +47,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use redis::{AsyncCommands, Client, Script, aio::ConnectionManager};
+use redis::{AsyncCommands, Script};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
@@ -47,11 +57,13 @@ use tokio::{
 };
 
 use super::{
-    entries::{CacheKey, CacheSettings, Resource},
+    entries::{CacheKey, CacheSettings, Resource, Staleness},
     memory::MemoryTier,
+    redis_connection::{Commands, Delivery, Endpoints},
 };
 use crate::{
     blocks::BlockError,
+    explain::{CacheTier, LookupOutcome, OperationTrace},
     metrics::{Metrics, PublishOutcome, SharedLookup},
 };
 
@@ -70,12 +82,12 @@ const FENCE_SLOTS: usize = 1024;
 /// Resource slots of the in-process fence (more than there are resources).
 const RESOURCE_SLOTS: usize = 64;
 
-/// Stores a value only if the generations it was loaded under are still current.
+/// Stores a value only if the record's generation it was loaded under is still current (the
+/// value and the generation share a slot; the resource generation is carried in the value).
 const STORE_IF_CURRENT: &str = r"
 local record = tonumber(redis.call('GET', KEYS[2]) or '0')
-local resource = tonumber(redis.call('GET', KEYS[3]) or '0')
-if record == tonumber(ARGV[1]) and resource == tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+if record == tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -85,8 +97,11 @@ return 0
 #[derive(Debug, thiserror::Error)]
 pub enum RedisTierError {
     /// `REDIS_URL` is not a Redis URL (the value is not repeated: it may hold a password).
-    #[error("REDIS_URL is not a valid redis:// URL")]
+    #[error("REDIS_URL is not a valid redis:// or rediss:// URL (a comma-separated list of them with REDIS_CLUSTER)")]
     Url,
+    /// The TLS set-up failed: `REDIS_CA_FILE` holds no usable certificate.
+    #[error("REDIS_CA_FILE holds no usable PEM certificate for verifying Redis")]
+    Tls,
     /// The tier needs a Tokio runtime to run its subscriber.
     #[error("the shared cache tier must be started inside a Tokio runtime")]
     NoRuntime,
@@ -105,6 +120,11 @@ pub struct RedisTierSettings {
     /// How long a write waits for the other replicas to confirm an eviction
     /// (`REDIS_INVALIDATION_TIMEOUT_MS`).
     pub invalidation_timeout: Duration,
+    /// PEM of the CA that signs the server's certificate for `rediss://` (`REDIS_CA_FILE`);
+    /// `None`: the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Redis Cluster (`REDIS_CLUSTER`): `url` lists seed nodes, comma-separated.
+    pub cluster: bool,
 }
 
 impl RedisTierSettings {
@@ -119,6 +139,8 @@ impl RedisTierSettings {
             url,
             key_prefix: Self::DEFAULT_PREFIX.to_owned(),
             invalidation_timeout: Self::DEFAULT_INVALIDATION_TIMEOUT,
+            ca_pem: None,
+            cluster: false,
         }
     }
 }
@@ -129,6 +151,11 @@ impl std::fmt::Debug for RedisTierSettings {
             .field("url", &"[REDACTED]")
             .field("key_prefix", &self.key_prefix)
             .field("invalidation_timeout", &self.invalidation_timeout)
+            .field(
+                "ca_pem",
+                &self.ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())),
+            )
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -141,7 +168,8 @@ pub struct RedisTier {
 }
 
 struct Inner {
-    connection: ConnectionManager,
+    connection: Commands,
+    endpoints: Endpoints,
     keys: Keys,
     ttls: CacheSettings,
     invalidation_timeout: Duration,
@@ -174,12 +202,24 @@ struct Eviction {
 
 /// What a lookup in Redis found.
 enum Lookup {
-    /// A value stored under the current generations (which a refresh must match).
+    /// A value stored under the current generations and within its TTL (a refresh must
+    /// match the generations).
     Current(Vec<u8>, Generations),
-    /// Nothing current; a store must match these generations.
-    Missing(Generations),
+    /// Nothing current; a store must match these generations. A value past its TTL under
+    /// them, when there is one, may stand in for a failing block.
+    Missing(Generations, Option<Stored>),
     /// Redis did not answer.
     Unavailable,
+}
+
+/// A value as stored: the generations it was read under, when, until when it is current,
+/// and its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stored {
+    generations: Generations,
+    fetched_at_ms: u64,
+    fresh_until_ms: u64,
+    body: Vec<u8>,
 }
 
 /// The record and resource generations a load started under.
@@ -199,14 +239,12 @@ impl RedisTier {
         metrics: Metrics,
     ) -> Result<Self, RedisTierError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| RedisTierError::NoRuntime)?;
-        let client = Client::open(settings.url.expose_secret().trim()).map_err(|_| RedisTierError::Url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1);
-        let connection = client
-            .get_connection_manager_lazy(config)
-            .map_err(|_| RedisTierError::Url)?;
+        let endpoints = Endpoints::new(
+            settings.url.expose_secret().trim(),
+            settings.cluster,
+            settings.ca_pem.as_deref(),
+        )?;
+        let connection = endpoints.commands(COMMAND_TIMEOUT)?;
         let keys = Keys::new(&settings.key_prefix);
         let ttls = local.settings().clone();
         let replica: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
@@ -214,7 +252,7 @@ impl RedisTier {
         let acks = Arc::new(AckBook::default());
         let (subscribed_tx, subscribed) = watch::channel(false);
         let listener = Listener {
-            client,
+            endpoints: endpoints.clone(),
             connection: connection.clone(),
             keys: keys.clone(),
             replica: replica.clone(),
@@ -227,6 +265,7 @@ impl RedisTier {
         Ok(Self {
             inner: Arc::new(Inner {
                 connection,
+                endpoints,
                 keys,
                 ttls,
                 invalidation_timeout: settings.invalidation_timeout,
@@ -259,14 +298,25 @@ impl RedisTier {
             .ok_or(RedisTierError::Unreachable(timeout))
     }
 
+    /// Whether Redis answers a `PING` within the command timeout (readiness). On a cluster,
+    /// every primary must answer.
+    pub async fn ping(&self) -> bool {
+        let mut connection = self.inner.connection.clone();
+        let ping = redis::cmd("PING");
+        let answered = tokio::time::timeout(COMMAND_TIMEOUT, ping.query_async::<redis::Value>(&mut connection)).await;
+        matches!(answered, Ok(Ok(_)))
+    }
+
     /// Loads one detail record through Redis: a current stored value answers; otherwise
     /// `fetch` asks the block and its answer is stored. With `use_stored` false (a
     /// `no-cache` read) a stored value is not used but the fresh answer is stored. A load
-    /// that an invalidation overlapped is fetched again.
+    /// that an invalidation overlapped is fetched again. Lookups are counted in `trace`
+    /// when the operation is explained.
     pub async fn read_through<T, F, Fut>(
         &self,
         key: &CacheKey,
         use_stored: bool,
+        trace: Option<&OperationTrace>,
         fetch: F,
     ) -> Result<Option<T>, BlockError>
     where
@@ -278,7 +328,11 @@ impl RedisTier {
         let mut attempt = 1;
         loop {
             let fence = self.inner.fence.read(key.resource, &key.id);
-            let generations = match self.lookup(&slot).await {
+            let lookup = self.lookup(&slot).await;
+            if let Some(trace) = trace {
+                trace.cache_lookup(CacheTier::Redis, lookup.outcome());
+            }
+            let generations = match lookup {
                 Lookup::Current(bytes, generations) if use_stored => {
                     match serde_json::from_slice::<Option<T>>(&bytes) {
                         Ok(value) if self.inner.fence.read(key.resource, &key.id) == fence => return Ok(value),
@@ -286,7 +340,7 @@ impl RedisTier {
                         _ => Some(generations),
                     }
                 }
-                Lookup::Current(_, generations) | Lookup::Missing(generations) => Some(generations),
+                Lookup::Current(_, generations) | Lookup::Missing(generations, _) => Some(generations),
                 Lookup::Unavailable => None,
             };
             let fetched = fetch().await?;
@@ -301,6 +355,34 @@ impl RedisTier {
             self.inner.metrics.shared_refetch();
             attempt += 1;
         }
+    }
+
+    /// A copy of `key` past its TTL but within the stale window, stored under the current
+    /// generations (no write has evicted it since), to stand in for a block that failed
+    /// with `cause`. `None` when there is none, or Redis does not answer.
+    pub async fn stale_copy<T: DeserializeOwned>(&self, key: &CacheKey, cause: &BlockError) -> Option<(T, Staleness)> {
+        let window = self.inner.ttls.stale_if_error;
+        if window.is_zero() {
+            return None;
+        }
+        let fence = self.inner.fence.read(key.resource, &key.id);
+        let Lookup::Missing(_, Some(stored)) = self.lookup(&self.inner.keys.slot(key)).await else {
+            return None;
+        };
+        let now = unix_ms();
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        if now >= stored.fresh_until_ms.saturating_add(window_ms)
+            || self.inner.fence.read(key.resource, &key.id) != fence
+        {
+            return None;
+        }
+        let value = serde_json::from_slice::<Option<T>>(&stored.body).ok()??;
+        let staleness = Staleness {
+            age: Duration::from_millis(now.saturating_sub(stored.fetched_at_ms)),
+            expired_for: Duration::from_millis(now.saturating_sub(stored.fresh_until_ms)),
+            cause: cause.clone(),
+        };
+        Some((value, staleness))
     }
 
     /// Told by the moka cache about a local invalidation: fences loads in flight here,
@@ -325,31 +407,29 @@ impl RedisTier {
         }
     }
 
-    /// Bumps the generations and publishes the eviction in one transaction, then waits
-    /// (bounded) for every subscriber to confirm.
+    /// Bumps the generations, then publishes the eviction, then waits (bounded) for every
+    /// subscriber to confirm. The bumps come first and complete before the message leaves:
+    /// a replica that evicts and reads Redis again must find the old value no longer
+    /// current. (They are separate commands: on a cluster each key has its own slot.)
     async fn publish(&self, eviction: Eviction) {
         let inner = &self.inner;
         let Ok(message) = serde_json::to_string(&eviction) else {
             return;
         };
         let confirmed = inner.acks.open(eviction.sequence);
-        let mut transaction = redis::pipe();
-        transaction.atomic();
-        if !eviction.id.is_empty() {
-            let record = inner.keys.record_generation(eviction.resource, &eviction.id);
-            transaction.incr(&record, 1).ignore();
-            let keep = inner.ttls.detail_ttl.max(inner.ttls.not_found_ttl) + GENERATION_MARGIN;
-            transaction
-                .pexpire(&record, i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
-                .ignore();
-        }
-        for list in &eviction.lists {
-            transaction.incr(inner.keys.resource_generation(*list), 1).ignore();
-        }
-        transaction.publish(&inner.keys.invalidations, message);
-        let mut connection = inner.connection.clone();
-        let receivers = match transaction.query_async::<(usize,)>(&mut connection).await {
-            Ok((receivers,)) => receivers,
+        let published = match self.bump_generations(&eviction).await {
+            Ok(()) => {
+                let mut connection = inner.connection.clone();
+                inner
+                    .endpoints
+                    .publish(&inner.keys.invalidations, &message)
+                    .query_async::<usize>(&mut connection)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let receivers = match published {
+            Ok(receivers) => receivers,
             Err(error) => {
                 inner.acks.close(eviction.sequence);
                 inner.health.failed();
@@ -374,18 +454,53 @@ impl RedisTier {
         inner.metrics.invalidation_published(outcome);
     }
 
-    /// Reads the value and its generations in one round trip.
+    /// Increments the record's generation (kept a while past every value stored under it)
+    /// and those of the evicted lists, concurrently.
+    async fn bump_generations(&self, eviction: &Eviction) -> redis::RedisResult<()> {
+        let inner = &self.inner;
+        let mut bumps = Vec::new();
+        if !eviction.id.is_empty() {
+            let record = inner.keys.record_generation(eviction.resource, &eviction.id);
+            let keep =
+                inner.ttls.detail_ttl.max(inner.ttls.not_found_ttl) + inner.ttls.stale_if_error + GENERATION_MARGIN;
+            let mut bump = redis::pipe();
+            bump.atomic()
+                .incr(&record, 1)
+                .ignore()
+                .pexpire(&record, i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+                .ignore();
+            bumps.push(bump);
+        }
+        for list in &eviction.lists {
+            let mut bump = redis::pipe();
+            bump.incr(inner.keys.resource_generation(*list), 1).ignore();
+            bumps.push(bump);
+        }
+        let sent = bumps.iter().map(|bump| {
+            let mut connection = inner.connection.clone();
+            async move { bump.query_async::<()>(&mut connection).await }
+        });
+        futures::future::try_join_all(sent).await.map(|_| ())
+    }
+
+    /// Reads the value with its record generation, and the resource generation (its own
+    /// slot), concurrently.
     async fn lookup(&self, slot: &Slot) -> Lookup {
         let inner = &self.inner;
         if !inner.health.usable() {
             inner.metrics.shared_lookup(SharedLookup::Unavailable);
             return Lookup::Unavailable;
         }
-        let mut connection = inner.connection.clone();
-        let read = connection
-            .mget::<_, (Option<Vec<u8>>, Option<i64>, Option<i64>)>(&[&slot.value, &slot.record, &slot.resource])
-            .await;
-        let (value, record, resource) = match read {
+        let (mut record_connection, mut resource_connection) = (inner.connection.clone(), inner.connection.clone());
+        let read = futures::future::try_join(
+            redis::pipe()
+                .get(&slot.value)
+                .get(&slot.record)
+                .query_async::<(Option<Vec<u8>>, Option<i64>)>(&mut record_connection),
+            resource_connection.get::<_, Option<i64>>(&slot.resource),
+        )
+        .await;
+        let ((value, record), resource) = match read {
             Ok(read) => read,
             Err(error) => {
                 inner.health.failed();
@@ -398,25 +513,30 @@ impl RedisTier {
             record: record.unwrap_or(0),
             resource: resource.unwrap_or(0),
         };
-        match value.as_deref().and_then(|stored| stored_under(stored, generations)) {
-            Some(body) => {
+        let stored = value
+            .as_deref()
+            .and_then(parse_stored)
+            .filter(|stored| stored.generations == generations);
+        match stored {
+            Some(stored) if unix_ms() < stored.fresh_until_ms => {
                 inner.metrics.shared_lookup(SharedLookup::Hit);
-                Lookup::Current(body.to_vec(), generations)
+                Lookup::Current(stored.body, generations)
             }
-            None => {
+            stale => {
                 inner.metrics.shared_lookup(SharedLookup::Miss);
-                Lookup::Missing(generations)
+                Lookup::Missing(generations, stale)
             }
         }
     }
 
-    /// Stores `value` if the generations did not move; false when they did.
+    /// Stores `value` if the record's generation did not move; false when it did. A value
+    /// is kept for its TTL plus the stale window (a 404 for its TTL only).
     async fn store<T: Serialize>(&self, slot: &Slot, generations: Generations, value: &Option<T>) -> bool {
         let inner = &self.inner;
-        let ttl = if value.is_some() {
-            inner.ttls.detail_ttl
+        let (ttl, window) = if value.is_some() {
+            (inner.ttls.detail_ttl, inner.ttls.stale_if_error)
         } else {
-            inner.ttls.not_found_ttl
+            (inner.ttls.not_found_ttl, Duration::ZERO)
         };
         let Ok(body) = serde_json::to_vec(value) else {
             return true;
@@ -424,18 +544,21 @@ impl RedisTier {
         if ttl.is_zero() || !inner.health.usable() {
             return true;
         }
-        let mut stored = format!("{}:{}:", generations.record, generations.resource).into_bytes();
-        stored.extend_from_slice(&body);
+        let now = unix_ms();
+        let stored = Stored {
+            generations,
+            fetched_at_ms: now,
+            fresh_until_ms: now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+            body,
+        };
         let mut connection = inner.connection.clone();
         let result = inner
             .store_script
             .key(&slot.value)
             .key(&slot.record)
-            .key(&slot.resource)
             .arg(generations.record)
-            .arg(generations.resource)
-            .arg(stored)
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .arg(stored.encode())
+            .arg(u64::try_from((ttl + window).as_millis()).unwrap_or(u64::MAX))
             .invoke_async::<i64>(&mut connection)
             .await;
         match result {
@@ -449,13 +572,53 @@ impl RedisTier {
     }
 }
 
-/// The body of a stored value when it was stored under `current`.
-fn stored_under(stored: &[u8], current: Generations) -> Option<&[u8]> {
-    let mut parts = stored.splitn(3, |byte| *byte == b':');
-    let record: i64 = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-    let resource: i64 = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
-    let body = parts.next()?;
-    (Generations { record, resource } == current).then_some(body)
+impl Lookup {
+    /// The lookup as explain counts it.
+    fn outcome(&self) -> LookupOutcome {
+        match self {
+            Self::Current(..) => LookupOutcome::Hit,
+            Self::Missing(..) => LookupOutcome::Miss,
+            Self::Unavailable => LookupOutcome::Unavailable,
+        }
+    }
+}
+
+impl Stored {
+    /// `<record>:<resource>:<read at ms>:<current until ms>:<JSON>` (Unix milliseconds).
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = format!(
+            "{}:{}:{}:{}:",
+            self.generations.record, self.generations.resource, self.fetched_at_ms, self.fresh_until_ms
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+/// A stored value read back; `None` for anything else (another version's format).
+fn parse_stored(stored: &[u8]) -> Option<Stored> {
+    let mut parts = stored.splitn(5, |byte| *byte == b':');
+    let mut number = || -> Option<i64> { std::str::from_utf8(parts.next()?).ok()?.parse().ok() };
+    let record = number()?;
+    let resource = number()?;
+    let fetched_at_ms = u64::try_from(number()?).ok()?;
+    let fresh_until_ms = u64::try_from(number()?).ok()?;
+    let body = parts.next()?.to_vec();
+    Some(Stored {
+        generations: Generations { record, resource },
+        fetched_at_ms,
+        fresh_until_ms,
+        body,
+    })
+}
+
+/// Now, in Unix milliseconds (stored values carry wall-clock times: replicas share them).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 tokio::task_local! {
@@ -497,18 +660,20 @@ struct Slot {
 }
 
 impl Keys {
+    /// The prefix must hold no `{` or `}` (the configuration checks): the hash tags below
+    /// must be the first braces of each key.
     fn new(prefix: &str) -> Self {
         Self {
             prefix: Arc::from(prefix),
-            invalidations: format!("{prefix}:invalidations"),
-            acks: format!("{prefix}:acks"),
+            invalidations: format!("{{{prefix}}}:invalidations"),
+            acks: format!("{{{prefix}}}:acks"),
         }
     }
 
     fn slot(&self, key: &CacheKey) -> Slot {
         Slot {
             value: format!(
-                "{}:v{}:val:{:x}:{:?}:{}",
+                "{}:v{}:val:{:x}:{{{:?}:{}}}",
                 self.prefix,
                 env!("CARGO_PKG_VERSION"),
                 key.tenant,
@@ -521,11 +686,11 @@ impl Keys {
     }
 
     fn record_generation(&self, resource: Resource, id: &str) -> String {
-        format!("{}:gen:{resource:?}:{}", self.prefix, id_hash(id))
+        format!("{}:gen:{{{resource:?}:{}}}", self.prefix, id_hash(id))
     }
 
     fn resource_generation(&self, resource: Resource) -> String {
-        format!("{}:gen:{resource:?}", self.prefix)
+        format!("{}:gen:{{{resource:?}}}", self.prefix)
     }
 }
 
@@ -678,8 +843,8 @@ impl Health {
 /// The subscriber: applies other replicas' evictions and confirms them; collects the
 /// confirmations of this replica's own.
 struct Listener {
-    client: Client,
-    connection: ConnectionManager,
+    endpoints: Endpoints,
+    connection: Commands,
     keys: Keys,
     replica: Arc<str>,
     fence: Arc<Fence>,
@@ -694,14 +859,13 @@ impl Listener {
         let mut delay = Duration::from_millis(100);
         loop {
             match self.subscribe().await {
-                Ok(mut pubsub) => {
+                Ok(mut messages) => {
                     // Invalidations may have been missed while not subscribed.
                     self.local.evict_all();
                     subscribed.send_replace(true);
                     delay = Duration::from_millis(100);
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        self.handle(&message);
+                    while let Some(delivery) = messages.next().await {
+                        self.handle(delivery);
                     }
                     subscribed.send_replace(false);
                     self.local.evict_all();
@@ -716,17 +880,13 @@ impl Listener {
         }
     }
 
-    async fn subscribe(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(&[&self.keys.invalidations, &self.keys.acks]).await?;
-        Ok(pubsub)
+    async fn subscribe(&self) -> redis::RedisResult<futures::stream::BoxStream<'static, Delivery>> {
+        self.endpoints
+            .subscribe([&self.keys.invalidations, &self.keys.acks])
+            .await
     }
 
-    fn handle(&self, message: &redis::Msg) {
-        let channel = message.get_channel_name();
-        let Ok(payload) = message.get_payload::<String>() else {
-            return;
-        };
+    fn handle(&self, (channel, payload): Delivery) {
         if channel == self.keys.acks {
             if let Some(sequence) = payload
                 .strip_prefix(&*self.replica)
@@ -752,10 +912,11 @@ impl Listener {
             self.metrics.invalidation_received();
         }
         let mut connection = self.connection.clone();
-        let channel = self.keys.acks.clone();
-        let confirmation = format!("{}:{}", eviction.origin, eviction.sequence);
+        let confirmation = self
+            .endpoints
+            .publish(&self.keys.acks, &format!("{}:{}", eviction.origin, eviction.sequence));
         tokio::spawn(async move {
-            if let Err(error) = connection.publish::<_, _, ()>(channel, confirmation).await {
+            if let Err(error) = confirmation.query_async::<()>(&mut connection).await {
                 tracing::warn!(%error, "could not confirm an invalidation");
             }
         });
@@ -767,12 +928,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stored_values_count_only_under_their_generations() {
-        let current = Generations { record: 3, resource: 1 };
-        assert_eq!(stored_under(b"3:1:{\"a\":1}", current), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(stored_under(b"2:1:{\"a\":1}", current), None);
-        assert_eq!(stored_under(b"3:0:null", current), None);
-        assert_eq!(stored_under(b"garbage", current), None);
+    fn stored_values_read_back_with_their_generations_and_times() {
+        let stored = Stored {
+            generations: Generations { record: 3, resource: 1 },
+            fetched_at_ms: 1_000,
+            fresh_until_ms: 31_000,
+            body: br#"{"a":"b:c"}"#.to_vec(),
+        };
+        assert_eq!(parse_stored(&stored.encode()), Some(stored));
+        assert_eq!(parse_stored(b"3:1:{\"a\":1}"), None, "another version's format");
+        assert_eq!(parse_stored(b"garbage"), None);
     }
 
     #[test]
@@ -787,7 +952,18 @@ mod tests {
         assert!(!one.value.contains("ada") && !one.record.contains("ada"));
         assert_ne!(one.value, two.value);
         assert_eq!(one.record, two.record);
-        assert_eq!(one.resource, "gw:gen:B2bUserByEmail");
+        assert_eq!(one.resource, "gw:gen:{B2bUserByEmail}");
+        // What one command touches shares a hash tag (one cluster slot).
+        assert_eq!(hash_tag(&one.value), hash_tag(&one.record));
+        assert_eq!(hash_tag(&two.value), hash_tag(&one.record));
+        assert_eq!(hash_tag(&keys.invalidations), hash_tag(&keys.acks));
+    }
+
+    /// The part of a key Redis Cluster hashes: the first `{...}` with something inside.
+    fn hash_tag(key: &str) -> &str {
+        let open = key.find('{').expect("a tag");
+        let close = key[open..].find('}').expect("closed") + open;
+        &key[open + 1..close]
     }
 
     #[test]

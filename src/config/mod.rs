@@ -68,6 +68,8 @@ pub struct ServerSettings {
     pub csrf_prevention: bool,
     /// Origins allowed to call from a browser (`GATEWAY_CORS_ORIGINS`); none by default.
     pub cors_origins: Vec<HeaderValue>,
+    /// The bearer token `/metrics` requires (`GATEWAY_METRICS_TOKEN`); open when `None`.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
@@ -77,6 +79,7 @@ impl Default for ServerSettings {
             listen: DEFAULT_LISTEN,
             csrf_prevention: true,
             cors_origins: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -208,6 +211,7 @@ fn apply_cache_settings(raw: &RawSettings, cache: &mut CacheSettings) {
         (raw.cache_detail_ttl_ms, &mut cache.detail_ttl),
         (raw.cache_list_ttl_ms, &mut cache.list_ttl),
         (raw.cache_not_found_ttl_ms, &mut cache.not_found_ttl),
+        (raw.cache_stale_if_error_ms, &mut cache.stale_if_error),
     ];
     for (ms, ttl) in ttls {
         if let Some(ms) = ms {
@@ -325,18 +329,33 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
         .map(|url| url.expose_secret().trim())
         .filter(|url| !url.is_empty());
     if let Some(url) = url {
-        if !url.starts_with("redis://") {
+        let cluster = raw.redis_cluster.unwrap_or(false);
+        let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
+        if seeds
+            .iter()
+            .any(|seed| !(seed.starts_with("redis://") || seed.starts_with("rediss://")))
+        {
             return Err(ConfigError::Invalid {
                 key: "REDIS_URL",
-                problem: "must be a redis:// URL".to_owned(),
+                problem: "must be a redis:// or rediss:// URL (with REDIS_CLUSTER, a comma-separated list of them)"
+                    .to_owned(),
+            });
+        }
+        if seeds.len() > 1 && !cluster {
+            return Err(ConfigError::Invalid {
+                key: "REDIS_URL",
+                problem: "lists several servers: set REDIS_CLUSTER=true for a Redis Cluster".to_owned(),
             });
         }
         let mut shared = RedisTierSettings::new(SecretString::from(url.to_owned()));
+        shared.cluster = cluster;
+        shared.ca_pem = redis_ca(raw)?;
         if let Some(prefix) = raw.redis_key_prefix.as_deref().map(str::trim) {
-            if prefix.is_empty() {
+            if prefix.is_empty() || prefix.contains(['{', '}']) {
                 return Err(ConfigError::Invalid {
                     key: "REDIS_KEY_PREFIX",
-                    problem: "is empty".to_owned(),
+                    problem: "must be non-empty, without `{` or `}` (they would change the cluster hash tags)"
+                        .to_owned(),
                 });
             }
             shared.key_prefix = prefix.to_owned();
@@ -353,6 +372,22 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
         settings.shutdown.grace = Duration::from_millis(ms);
     }
     Ok(())
+}
+
+/// The PEM of `REDIS_CA_FILE`, read now so that a missing or unusable file stops start-up.
+fn redis_ca(raw: &RawSettings) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(path) = raw.redis_ca_file.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| ConfigError::Invalid {
+        key: "REDIS_CA_FILE",
+        problem,
+    };
+    let pem = std::fs::read(path).map_err(|error| invalid(format!("cannot read {path}: {error}")))?;
+    if !pem.windows(27).any(|window| window == b"-----BEGIN CERTIFICATE-----") {
+        return Err(invalid(format!("{path} holds no PEM certificate")));
+    }
+    Ok(Some(pem))
 }
 
 /// Introspection (on unless set off: `GATEWAY_INTROSPECTION=false` for production), CSRF
@@ -387,7 +422,33 @@ fn apply_surface_settings(raw: &RawSettings, settings: &mut Settings) -> Result<
     settings.gateway.introspection = raw.gateway_introspection.unwrap_or(true);
     settings.server.csrf_prevention = raw.gateway_csrf_prevention.unwrap_or(true);
     settings.server.cors_origins = cors_origins;
+    settings.server.metrics_token = metrics_token(raw)?;
+    if let Some(access) = raw.gateway_explain.as_deref() {
+        settings.gateway.explain = access.parse().map_err(|problem| ConfigError::Invalid {
+            key: "GATEWAY_EXPLAIN",
+            problem,
+        })?;
+    }
     Ok(())
+}
+
+/// `GATEWAY_METRICS_TOKEN`: unset or empty leaves `/metrics` open; a value must fit in a
+/// header (it is compared with what scrapers send), and is never echoed.
+fn metrics_token(raw: &RawSettings) -> Result<Option<SecretString>, ConfigError> {
+    let Some(token) = &raw.gateway_metrics_token else {
+        return Ok(None);
+    };
+    let text = token.expose_secret().trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if HeaderValue::from_str(text).is_err() || text.contains(char::is_whitespace) {
+        return Err(ConfigError::Invalid {
+            key: "GATEWAY_METRICS_TOKEN",
+            problem: "contains characters not allowed in a bearer token".to_owned(),
+        });
+    }
+    Ok(Some(SecretString::from(text.to_owned())))
 }
 
 /// `GATEWAY_AUTH_MODE`, when set.

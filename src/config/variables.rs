@@ -15,6 +15,7 @@ use crate::{
         http::{DEFAULT_CONNECT_TIMEOUT, HttpPolicy},
     },
     cache::{CacheSettings, RedisTierSettings},
+    explain::ExplainAccess,
     limits::OperationLimits,
     link_index::DEFAULT_SQLITE_FILE,
     telemetry::DEFAULT_FILTER,
@@ -181,6 +182,11 @@ variables! {
         GATEWAY_CSRF_PREVENTION => gateway_csrf_prevention: Option<bool>, default: code(true);
         /// comma-separated origins browsers may call from (`https://app.example.com`)
         GATEWAY_CORS_ORIGINS => gateway_cors_origins: Option<String>, default: "none";
+        /// token `/metrics` requires as `Authorization: Bearer <token>` (else 401) (secret)
+        GATEWAY_METRICS_TOKEN => gateway_metrics_token: Option<SecretString>, default: "none: `/metrics` is open";
+        /// who may ask for `extensions.explain` with `"extensions": {"explain": true}`: `off`,
+        /// or `callers` (every caller let in: API key holders, everyone in `open` mode)
+        GATEWAY_EXPLAIN => gateway_explain: Option<String>, default: code(ExplainAccess::default().as_str());
         /// upper bound of the response cache, in estimated bytes (0 keeps nothing)
         CACHE_MAX_BYTES => cache_max_bytes: Option<u64>, default: code(CacheSettings::default().max_bytes);
         /// how long a record read by id is reused, in milliseconds (0: not cached)
@@ -189,6 +195,10 @@ variables! {
         CACHE_LIST_TTL_MS => cache_list_ttl_ms: Option<u64>, default: ms(CacheSettings::default().list_ttl);
         /// how long a 404 is remembered, in milliseconds
         CACHE_NOT_FOUND_TTL_MS => cache_not_found_ttl_ms: Option<u64>, default: ms(CacheSettings::default().not_found_ttl);
+        /// how long past its TTL a cached record or list page may stand in, labelled in
+        /// `extensions.stale`, for a block that fails (5xx, timeout, unreachable, circuit
+        /// open), in milliseconds; queries only; `0` turns it off
+        CACHE_STALE_IF_ERROR_MS => cache_stale_if_error_ms: Option<u64>, default: ms(CacheSettings::default().stale_if_error);
         /// SQLite file of the identity link index (created with its tables on first start)
         LINK_INDEX_PATH => link_index_path: Option<String>,
             default: format!("{} in the working directory", code(DEFAULT_SQLITE_FILE));
@@ -200,8 +210,14 @@ variables! {
         /// documents automatic persisted queries remember; `0` turns APQ off
         GATEWAY_APQ_CAPACITY => gateway_apq_capacity: Option<usize>, default: code(DEFAULT_APQ_CAPACITY);
         /// `redis://[:password@]host:port[/db]` of the Redis cache tier (second cache
-        /// level, invalidations across replicas; see "Scaling out"); empty: off (secret)
+        /// level, invalidations across replicas; see "Scaling out"), `rediss://` for TLS;
+        /// with `REDIS_CLUSTER`, comma-separated seed nodes; empty: off (secret)
         REDIS_URL => redis_url: Option<SecretString>, default: "off";
+        /// PEM file of the CA that signs the Redis server's certificate (`rediss://`); it
+        /// replaces the system's roots
+        REDIS_CA_FILE => redis_ca_file: Option<String>, default: "the system's roots";
+        /// `true` when Redis is a Redis Cluster (7.0 or later: sharded pub/sub)
+        REDIS_CLUSTER => redis_cluster: Option<bool>, default: code(false);
         /// prefix of every Redis key and channel, so deployments can share a Redis
         REDIS_KEY_PREFIX => redis_key_prefix: Option<String>, default: code(RedisTierSettings::DEFAULT_PREFIX);
         /// how long a write waits for the other replicas to confirm an eviction, in

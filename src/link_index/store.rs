@@ -241,6 +241,14 @@ impl LinkIndex {
         Ok(())
     }
 
+    /// Whether the store answers (readiness): connects and creates the tables when needed,
+    /// then runs a trivial query.
+    pub async fn ping(&self) -> Result<(), LinkError> {
+        self.ready().await?;
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// Closes the connections (waits for operations in flight).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)

@@ -43,8 +43,9 @@ pub enum Touched {
     SalesEntity,
 }
 
-/// Forgets every cached answer `touched` may have changed.
-pub fn forget(loaders: &Loaders, touched: &Touched) {
+/// Forgets every cached answer `touched` may have changed (`loaders`: the request's
+/// loaders, by reference or through a handle that derefs to them).
+pub fn forget(loaders: impl std::ops::Deref<Target = Loaders>, touched: &Touched) {
     let cache = loaders.loader().cache();
     match touched {
         Touched::Identity { id } => {

@@ -6,6 +6,7 @@
 
 mod invalidate;
 mod keys;
+mod stale;
 #[cfg(test)]
 mod tests;
 
@@ -27,10 +28,12 @@ use tokio_util::task::TaskTracker;
 
 pub use invalidate::{Touched, forget};
 pub use keys::*;
+pub use stale::{StaleAnswer, StaleAnswers};
 
 use crate::{
     blocks::{BlockClients, BlockError, operation::OperationBudget},
-    cache::{CacheKey, EntryKind, Record, Resource, ResponseCache},
+    cache::{Answer, CacheKey, EntryKind, Record, Resource, ResponseCache},
+    explain::{CacheTier, LookupOutcome, OperationTrace},
     metrics::Metrics,
 };
 
@@ -47,6 +50,9 @@ pub struct RequestScope {
     pub tenant: u64,
     /// `Cache-Control: no-cache`: skip cached answers, refresh them.
     pub bypass_cache: bool,
+    /// A block outage may be answered from a cached copy past its TTL (stale-if-error):
+    /// queries only, never a mutation's reads, never with `no-cache`.
+    pub stale_if_error: bool,
 }
 
 /// The loader behind every key type: the block clients, the shared cache, the scope.
@@ -57,6 +63,8 @@ pub struct BlockLoader {
     budget: Option<Arc<OperationBudget>>,
     metrics: Option<Metrics>,
     priming: Option<TaskTracker>,
+    stale: Option<Arc<StaleAnswers>>,
+    trace: Option<Arc<OperationTrace>>,
 }
 
 impl BlockLoader {
@@ -69,7 +77,27 @@ impl BlockLoader {
             budget: None,
             metrics: None,
             priming: None,
+            stale: None,
+            trace: None,
         }
+    }
+
+    /// Notes the operation's stale answers in `stale` (which the gateway reports); a
+    /// loader without it answers no stale copy.
+    pub fn with_stale_answers(mut self, stale: Arc<StaleAnswers>) -> Self {
+        self.stale = Some(stale);
+        self
+    }
+
+    /// Records cache lookups and loader batches in `trace` (an explained operation).
+    pub fn with_trace(mut self, trace: Arc<OperationTrace>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The operation's stale answers, when they are noted.
+    pub fn stale_answers(&self) -> Option<&StaleAnswers> {
+        self.stale.as_deref()
     }
 
     /// Primes the shared cache with list items on tasks of `priming` instead of before the
@@ -91,12 +119,59 @@ impl BlockLoader {
         if let Some(metrics) = &self.metrics {
             metrics.cache_lookup(resource.label(), hit);
         }
+        if let Some(trace) = &self.trace {
+            let outcome = if hit { LookupOutcome::Hit } else { LookupOutcome::Miss };
+            trace.cache_lookup(CacheTier::Memory, outcome);
+        }
     }
 
     /// Whether loads skip the shared cache: `no-cache`, or the Redis invalidation channel
     /// is down (an eviction from another replica could be missed).
     fn bypasses_cache(&self) -> bool {
         self.scope.bypass_cache || self.cache.redis_tier().is_some_and(|tier| !tier.is_subscribed())
+    }
+
+    /// Whether a block outage may be answered from a stale copy: the operation allows it,
+    /// says so in its answer, and the cache is in use (a bypassed cache may hold what a
+    /// write evicted elsewhere).
+    fn takes_stale(&self) -> bool {
+        self.scope.stale_if_error && self.stale.is_some() && !self.bypasses_cache()
+    }
+
+    /// Notes (and counts) a record answered from a stale copy.
+    fn answered_stale<T>(&self, record: &Arc<T>, resource: Resource, staleness: &crate::cache::Staleness) {
+        tracing::warn!(block = %resource.block(), resource = resource.label(), age_ms = staleness.age.as_millis() as u64, cause = %staleness.cause, "answered from a stale copy: the block failed");
+        if let Some(metrics) = &self.metrics {
+            metrics.stale_answer(resource.block().label(), resource.label());
+        }
+        if let Some(stale) = &self.stale {
+            stale.record(record, resource, staleness);
+        }
+    }
+
+    /// The value of a cache answer, noting it when it is a stale copy.
+    fn noted<T>(&self, answer: Answer<T>, resource: Resource) -> Option<Arc<T>> {
+        if let (Some(staleness), Some(value)) = (&answer.stale, &answer.value) {
+            self.answered_stale(value, resource, staleness);
+        }
+        answer.value
+    }
+
+    /// After a block outage the memory tier could not cover: the Redis tier's copy past
+    /// its TTL, when it holds one within the window (another replica may have read it).
+    async fn stale_from_redis<K: RecordKey>(&self, key: &CacheKey, error: BlockError) -> Loaded<K::Record> {
+        let tier = match self.cache.redis_tier() {
+            Some(tier) if K::KIND == EntryKind::Detail && self.takes_stale() && error.is_block_outage() => tier,
+            _ => return Err(error),
+        };
+        match tier.stale_copy::<K::Record>(key, &error).await {
+            Some((data, staleness)) => {
+                let record = Record::complete(data);
+                self.answered_stale(&record, K::RESOURCE, &staleness);
+                Ok(Some(record))
+            }
+            None => Err(error),
+        }
     }
 
     /// Fetches a key from its block, through the Redis tier for detail records when there
@@ -109,7 +184,8 @@ impl BlockLoader {
     ) -> Result<Option<K::Record>, BlockError> {
         match self.cache.redis_tier() {
             Some(tier) if K::KIND == EntryKind::Detail => {
-                tier.read_through(cache_key, use_stored, || key.fetch(self)).await
+                tier.read_through(cache_key, use_stored, self.trace.as_deref(), || key.fetch(self))
+                    .await
             }
             _ => key.fetch(self).await,
         }
@@ -213,8 +289,15 @@ impl BlockLoader {
         if bypass {
             return self.refresh(cache_key.clone(), K::KIND, fetch()).await;
         }
-        let loaded = self.cache.get_or_fetch(cache_key.clone(), K::KIND, fetch()).await;
+        let answer = self
+            .cache
+            .get_or_fetch(cache_key.clone(), K::KIND, self.takes_stale(), fetch())
+            .await;
         self.record_lookup(K::RESOURCE, !missed.load(Ordering::Relaxed));
+        let loaded = match answer {
+            Ok(answer) => Ok(self.noted(answer, K::RESOURCE)),
+            Err(error) => self.stale_from_redis::<K>(&cache_key, error).await,
+        };
         match loaded {
             // A list page primed the partial item again in the meantime: read the detail.
             Ok(Some(record)) if key.needs_complete() && !record.complete => {
@@ -255,7 +338,9 @@ impl BlockLoader {
         if self.bypasses_cache() {
             return self.refresh(key, kind, fetch()).await;
         }
-        self.cache.get_or_fetch(key, kind, fetch()).await
+        // No stale copy here: what this builds is cached as a current answer by its caller.
+        let answer = self.cache.get_or_fetch(key, kind, false, fetch()).await?;
+        Ok(answer.value)
     }
 
     /// Primes the shared cache with records that arrived in a list (in the background when
@@ -306,6 +391,9 @@ impl<K: RecordKey> Loader<K> for BlockLoader {
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Self::Value>, Self::Error> {
         if let Some(metrics) = &self.metrics {
             metrics.loader_batch(K::RESOURCE.label(), keys.len());
+        }
+        if let Some(trace) = &self.trace {
+            trace.loader_batch(K::RESOURCE.label(), keys.len());
         }
         let loads = keys.iter().map(|key| async move {
             // A panic while loading one key becomes that key's error: the DataLoader would

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{errors::IntoGraphql, loaders};
+use super::{errors::IntoGraphql, load_one, loaders};
 use crate::{
     blocks::{assets, b2b, sales, search},
     cache::Record,
-    loaders::{AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserOwnershipKey, SalesUserKey, load_one},
+    loaders::{AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserOwnershipKey, SalesUserKey},
 };
 
 /// A user in the Sales block.

@@ -10,14 +10,14 @@ use super::{
     block_types::SalesEntity,
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    identity_links, loaders,
+    identity_links, load_one, loaders,
     pagination::{PagedConnection, Window, connection_objects, fetch_window, paged},
 };
 use crate::{
     blocks::{BlockName, crm},
     cache::Record,
     link_index::{LinkBlock, canonical_person_id},
-    loaders::{OrganizationKey, OrganizationsPageKey, PersonsPageKey, SalesEntityKey, load_one},
+    loaders::{OrganizationKey, OrganizationsPageKey, PersonsPageKey, SalesEntityKey},
 };
 
 /// Where a person is in the sales lifecycle.

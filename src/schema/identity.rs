@@ -5,16 +5,17 @@ use async_graphql::{Context, Enum, ID, Object, Result, futures_util::future::Box
 use futures::{FutureExt, future::join_all};
 
 use super::{
+    FieldLoaders,
     block_types::{AssetsUser, B2bUser, SalesCustomer, SalesUser, SearchIdentity},
     crm::Person,
     errors::{IntoGraphql, SchemaError, report},
     identity_links::{self, IdentityLink},
-    loaders,
+    load_one, loaders,
     pagination::connection_objects,
 };
 use crate::{
     blocks::BlockError,
-    loaders::{AssetsUserKey, B2bEmailKey, Loaders, SalesCustomerKey, SalesUserKey, SearchIdentityKey, load_one},
+    loaders::{AssetsUserKey, B2bEmailKey, SalesCustomerKey, SalesUserKey, SearchIdentityKey},
 };
 
 /// A block an identity can be registered in.
@@ -177,7 +178,7 @@ impl Identity {
     /// Whether any of the 23blocks user blocks the selection needs knows this id. Loads go
     /// through the request's loaders, so the fields resolved afterwards cost nothing more.
     /// A failing block counts as "may know it" so its error surfaces on the field.
-    pub async fn known_to_selected_blocks(&self, ctx: &Context<'_>, loaders: &Loaders) -> bool {
+    pub(crate) async fn known_to_selected_blocks(&self, ctx: &Context<'_>, loaders: FieldLoaders<'_>) -> bool {
         let selection = ctx.look_ahead();
         let asks = |name: &str| selection.field(name).exists();
         let shared = ["email", "displayName", "phone", "avatarUrl", "b2bUser", "registeredIn"]

@@ -14,14 +14,14 @@ use super::{
     crm::Person,
     errors::{IntoGraphql, SchemaError},
     identity::{Block, Identity},
-    loaders,
+    load_one, loaders,
 };
 use crate::{
     link_index::{
         IdentityLinksKey, Link, LinkBlock, LinkHolderKey, LinkIndex, LinkLoaders, LinkSource, SurvivorKey,
         canonical_person_id,
     },
-    loaders::{B2bEmailKey, PersonKey, load_one},
+    loaders::{B2bEmailKey, PersonKey},
 };
 
 /// Longest email accepted by `identityByEmail` (RFC 5321 path limit).

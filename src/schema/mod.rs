@@ -10,9 +10,11 @@ pub mod mutation;
 pub mod pagination;
 pub mod query;
 
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+use std::{convert::Infallible, ops::Deref, sync::Arc};
 
-use crate::loaders::Loaders;
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder, dataloader::Loader};
+
+use crate::loaders::{self, BlockLoader, Loaded, Loaders, RecordKey};
 use errors::{IntoGraphql, SchemaError};
 
 /// The gateway's schema type.
@@ -52,7 +54,49 @@ pub fn sdl() -> String {
     build().sdl()
 }
 
-/// The request's loaders; every request built by the server carries them.
-pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
-    ctx.data::<Loaders>().map_err(|_| SchemaError::Internal).gql()
+/// The request's loaders as one field reads through them; every request built by the
+/// server carries them.
+pub(crate) fn loaders<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<FieldLoaders<'a>> {
+    let loaders = ctx.data::<Loaders>().map_err(|_| SchemaError::Internal).gql()?;
+    Ok(FieldLoaders { loaders, ctx })
+}
+
+/// The request's loaders and the field reading through them: a record a block outage was
+/// answered with from a stale copy is labelled with the path of every field that shows it
+/// (`extensions.stale`).
+#[derive(Clone, Copy)]
+pub(crate) struct FieldLoaders<'a> {
+    loaders: &'a Loaders,
+    ctx: &'a Context<'a>,
+}
+
+impl Deref for FieldLoaders<'_> {
+    type Target = Loaders;
+
+    fn deref(&self) -> &Loaders {
+        self.loaders
+    }
+}
+
+impl FieldLoaders<'_> {
+    /// Whether `record` is a stale copy standing in for its failed block.
+    pub(crate) fn is_stale<T>(&self, record: &Arc<T>) -> bool {
+        self.loaders
+            .loader()
+            .stale_answers()
+            .is_some_and(|stale| stale.is_stale(record))
+    }
+}
+
+/// Loads one key through the request's DataLoader (see [`loaders::load_one`]), labelling
+/// a stale answer with the field's path.
+pub(crate) async fn load_one<K: RecordKey>(field: FieldLoaders<'_>, key: K) -> Loaded<K::Record>
+where
+    BlockLoader: Loader<K, Value = Loaded<K::Record>, Error = Infallible>,
+{
+    let loaded = loaders::load_one(field.loaders, key).await;
+    if let (Ok(Some(record)), Some(stale)) = (&loaded, field.loaders.loader().stale_answers()) {
+        stale.shown_at(record, || serde_json::to_value(field.ctx.path_node).unwrap_or_default());
+    }
+    loaded
 }

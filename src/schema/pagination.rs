@@ -13,12 +13,12 @@ use futures::future::join_all;
 
 use super::{
     errors::{IntoGraphql, SchemaError},
-    loaders,
+    load_one, loaders,
 };
 use crate::{
     cache::Record,
     limits::MAX_FIRST,
-    loaders::{BlockLoader, Loaded, PageKey, RecordKey, RecordPage, load_one, remember},
+    loaders::{BlockLoader, Loaded, PageKey, RecordKey, RecordPage, remember},
 };
 
 /// A page of a list with Relay cursors (exposed as `IdentityConnection`,
@@ -199,7 +199,8 @@ pub fn connection<T, N>(
 }
 
 /// Fetches the pages covering `window` concurrently and feeds every item to this
-/// request's item loader (the shared cache got them when a page was fetched). Any failing
+/// request's item loader (the shared cache got them when a page was fetched), unless a
+/// page is a stale copy standing in for its failed block. Any failing
 /// page fails the whole connection. A 404 for a page after the first (DRF's "invalid
 /// page") reads as the end of the list.
 pub async fn fetch_window<K, T, I>(
@@ -222,6 +223,7 @@ where
         total: None,
         more_after: Some(false),
     };
+    let mut stale = false;
     for (index, answer) in answers.into_iter().enumerate() {
         let page = match answer {
             Ok(Some(page)) => page,
@@ -229,16 +231,21 @@ where
             Err(error) if index > 0 && error.is_not_found() => break,
             Err(error) => return Err(error).gql(),
         };
+        stale |= loaders.is_stale(&page);
         fetched.total = page.data.total.or(fetched.total);
         fetched.more_after = page.data.has_next;
         fetched.items.extend(page.data.items.iter().cloned());
     }
-    let items = fetched
-        .items
-        .iter()
-        .map(|record| (K::item_key(&record.data), record.clone()))
-        .collect();
-    remember(loaders, items).await;
+    // Items of a stale page are labelled at the connection's path; a later read of one of
+    // them in this operation goes to the cache (and is labelled there) instead.
+    if !stale {
+        let items = fetched
+            .items
+            .iter()
+            .map(|record| (K::item_key(&record.data), record.clone()))
+            .collect();
+        remember(&loaders, items).await;
+    }
     Ok(fetched)
 }
 

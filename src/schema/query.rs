@@ -10,10 +10,10 @@ use super::{
     },
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
-    identity_links, loaders,
+    identity_links, load_one, loaders,
     pagination::{PagedConnection, Window, fetch_window, paged},
 };
-use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUsersPageKey, load_one};
+use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUsersPageKey};
 
 /// Longest identity id accepted (the CRM's `unique_id` holds at most 128 characters).
 const MAX_IDENTITY_ID_LEN: usize = 128;

@@ -234,7 +234,7 @@ async fn execute_as(app: &TestApp, tenant: u64, id: &str) -> Value {
         async_graphql::Request::new(PERSON_NAME).variables(async_graphql::Variables::from_json(json!({ "id": id })));
     let scope = RequestScope {
         tenant,
-        bypass_cache: false,
+        ..RequestScope::default()
     };
     let response = app.gateway.execute(request, scope).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["loaders"],
     &["cache", "link_index", "callers"],
     &["blocks"],
-    &["metrics", "telemetry", "limits", "error_code"],
+    &["metrics", "explain", "telemetry", "limits", "error_code"],
 ];
 
 /// The emulator crate, which only `main.rs` may name.

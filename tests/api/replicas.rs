@@ -19,41 +19,52 @@ use tokio::sync::oneshot;
 
 use crate::helpers::{sandbox_settings, serve_on_loopback, start_sandbox};
 
-/// `REDIS_URL`, or `None` after a loud SKIPPED line. With `CI` set a missing Redis fails.
-fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
+/// The variable `name`, or `None` after a loud SKIPPED line. With `CI` set a missing
+/// variable fails: CI must run the server it names (see `.ci/run`).
+pub(crate) fn required_env(name: &str, test: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Some(value),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("{test}: REDIS_URL is unset but CI is set: CI must run Redis (see .ci/run)")
+            panic!("{test}: {name} is unset but CI is set: CI must run that server (see .ci/run)")
         }
         _ => {
-            eprintln!("SKIPPED: {test} (REDIS_URL unset)");
+            eprintln!("SKIPPED: {test} ({name} unset)");
             None
         }
     }
 }
 
+/// `REDIS_URL`, or `None` after a loud SKIPPED line. With `CI` set a missing Redis fails.
+fn redis_url(test: &str) -> Option<String> {
+    required_env("REDIS_URL", test)
+}
+
 /// One gateway serving on a loopback port.
-struct Replica {
+pub(crate) struct Replica {
     address: SocketAddr,
-    gateway: Gateway,
+    pub(crate) gateway: Gateway,
     _stop: oneshot::Sender<()>,
 }
 
 /// Two replicas in front of one sandbox.
-struct Replicas {
-    sandbox: Sandbox,
-    a: Replica,
-    b: Replica,
+pub(crate) struct Replicas {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) a: Replica,
+    pub(crate) b: Replica,
     http: reqwest::Client,
+}
+
+/// The Redis tier at `url`, under a key prefix of this test alone.
+pub(crate) fn shared_tier(url: &str) -> RedisTierSettings {
+    let mut shared = RedisTierSettings::new(SecretString::from(url.to_owned()));
+    shared.key_prefix = format!("test-{}", uuid::Uuid::new_v4());
+    shared
 }
 
 /// Settings pointing at `sandbox`, with the Redis tier under a prefix of this test alone.
 fn settings(sandbox: &Sandbox, redis_url: &str) -> Settings {
     let mut settings = sandbox_settings(sandbox);
-    let mut shared = RedisTierSettings::new(SecretString::from(redis_url.to_owned()));
-    shared.key_prefix = format!("test-{}", uuid::Uuid::new_v4());
-    settings.gateway.redis = Some(shared);
+    settings.gateway.redis = Some(shared_tier(redis_url));
     settings
 }
 
@@ -75,8 +86,15 @@ async fn replica(settings: &Settings) -> Replica {
 }
 
 async fn spawn_replicas(redis_url: &str) -> Replicas {
+    spawn_replicas_with(shared_tier(redis_url), |_| {}).await
+}
+
+/// Two replicas sharing the Redis tier `shared`, their settings changed by `tweak`.
+pub(crate) async fn spawn_replicas_with(shared: RedisTierSettings, tweak: impl FnOnce(&mut Settings)) -> Replicas {
     let sandbox = start_sandbox().await;
-    let settings = settings(&sandbox, redis_url);
+    let mut settings = sandbox_settings(&sandbox);
+    settings.gateway.redis = Some(shared);
+    tweak(&mut settings);
     let a = replica(&settings).await;
     let b = replica(&settings).await;
     let http = shared_client(Duration::from_secs(5)).expect("client");
@@ -84,7 +102,7 @@ async fn spawn_replicas(redis_url: &str) -> Replicas {
 }
 
 impl Replicas {
-    async fn query(&self, replica: &Replica, query: &str, variables: Value) -> Value {
+    pub(crate) async fn query(&self, replica: &Replica, query: &str, variables: Value) -> Value {
         let response = self
             .http
             .post(format!("http://{}/graphql", replica.address))
@@ -95,7 +113,7 @@ impl Replicas {
         response.json().await.expect("JSON answer")
     }
 
-    async fn person_name(&self, replica: &Replica, id: &str) -> String {
+    pub(crate) async fn person_name(&self, replica: &Replica, id: &str) -> String {
         let body = self
             .query(
                 replica,
@@ -120,17 +138,17 @@ impl Replicas {
         assert_eq!(body["data"]["updatePerson"]["person"]["name"], name, "{body}");
     }
 
-    fn crm_requests(&self) -> usize {
+    pub(crate) fn crm_requests(&self) -> usize {
         self.sandbox.crm.control.request_count()
     }
 
-    async fn metrics(&self, replica: &Replica) -> String {
+    pub(crate) async fn metrics(&self, replica: &Replica) -> String {
         replica.gateway.render_metrics().await.expect("metrics render")
     }
 }
 
 /// The value of one sample line of the exposition (`name{labels} value`).
-fn sample(metrics: &str, series: &str) -> f64 {
+pub(crate) fn sample(metrics: &str, series: &str) -> f64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
@@ -143,6 +161,12 @@ async fn a_write_through_one_replica_is_never_read_stale_through_the_other() {
         return;
     };
     let replicas = spawn_replicas(&url).await;
+    writes_through_one_replica_reach_the_other(&replicas).await;
+}
+
+/// Ten rounds of: both replicas cache a person, one renames it, the other is asked at once
+/// and must answer the new name; then the confirmations are counted.
+pub(crate) async fn writes_through_one_replica_reach_the_other(replicas: &Replicas) {
     let id = replicas.sandbox.demo.persons[3].id.to_string();
     for round in 0..10 {
         // Both replicas hold the current name in their own cache...

@@ -12,12 +12,12 @@ use crate::{
     blocks::{
         BlockClients, BlockError, assets::AssetsUserFields, sales::SalesUserFields, search::SearchIdentityFields,
     },
-    loaders::{AssetsUserKey, SalesUserKey, SearchIdentityKey, Touched, forget, load_one},
+    loaders::{AssetsUserKey, SalesUserKey, SearchIdentityKey, Touched, forget},
     schema::{
         block_types::B2bUser,
         errors::IntoGraphql,
         identity::{Block, Identity},
-        loaders,
+        load_one, loaders,
     },
 };
 

@@ -11,12 +11,12 @@ use crate::{
     blocks::BlockError,
     error_code::ErrorCode,
     link_index::{AddOutcome, Link, LinkBlock, LinkIndex, LinkSource, NewLink, canonical_person_id},
-    loaders::{AssetsUserKey, B2bUserKey, SalesUserKey, SearchIdentityKey, load_one},
+    loaders::{AssetsUserKey, B2bUserKey, SalesUserKey, SearchIdentityKey},
     schema::{
         errors::{IntoGraphql, SchemaError, report},
         identity::{EarlierFailures, Identity},
         identity_links::{self, IdentityLink, link_index},
-        loaders,
+        load_one, loaders,
     },
 };
 
