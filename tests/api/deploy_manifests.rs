@@ -1,6 +1,7 @@
 //! `deploy/` read as a reviewer would: the Kubernetes manifests, the compose file and the
 //! Dockerfile agree with each other and with the gateway (its routes, its port, the
-//! variables it reads), and the Secret template holds no real value. No Docker or
+//! variables it reads, the metrics token from the Secret to the gateway and to the
+//! scraper), and the Secret template holds no real value. No Docker or
 //! Kubernetes is needed: the files are parsed.
 
 use std::{
@@ -8,10 +9,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use blocks_gateway::config;
+use blocks_gateway::{blocks::BlockName, cache::CacheSettings, config};
+use secrecy::SecretString;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -149,6 +151,152 @@ async fn probes_point_at_routes_the_gateway_answers() {
         .expect("answers")
         .status();
     assert_eq!(status, 200, "the scrape annotation names /metrics");
+}
+
+#[tokio::test]
+async fn the_readiness_probe_holds_while_a_block_is_down() {
+    let objects = kubernetes_objects();
+    let container = &one(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let path = text(&container["readinessProbe"]["httpGet"]["path"], "readiness");
+    assert!(
+        !path.contains("strict"),
+        "the probe must not depend on the blocks: {path}"
+    );
+    let app = spawn_app_with(
+        |settings| {
+            for block in &mut settings.gateway.blocks {
+                if block.block == BlockName::Crm {
+                    block.base_url = "http://127.0.0.1:9/api/crm".parse().expect("url");
+                }
+            }
+        },
+        CacheSettings::default(),
+    )
+    .await;
+    let status = app
+        .http
+        .get(format!("http://{}{path}", app.address))
+        .send()
+        .await
+        .expect("answers")
+        .status();
+    assert_eq!(status, 200, "one block down keeps the replica in the Service");
+}
+
+/// The labels of a Kubernetes object's `metadata`.
+fn labels(object: &Yaml) -> &Yaml {
+    &object["metadata"]["labels"]
+}
+
+#[tokio::test]
+async fn the_metrics_token_goes_from_the_secret_to_the_gateway_and_to_the_scraper() {
+    let objects = kubernetes_objects();
+    let secret = one(&objects, "Secret");
+    let token_key = "GATEWAY_METRICS_TOKEN";
+    let placeholder = text(&secret["stringData"][token_key], "the metrics token in the Secret");
+
+    let monitor = one(&objects, "ServiceMonitor");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    let credentials = &endpoint["authorization"]["credentials"];
+    assert_eq!(endpoint["authorization"]["type"].as_str(), Some("Bearer"));
+    assert_eq!(
+        credentials["name"], secret["metadata"]["name"],
+        "the Secret the gateway reads"
+    );
+    assert_eq!(text(&credentials["key"], "key"), token_key);
+    let service = one(&objects, "Service");
+    assert_eq!(
+        endpoint["port"], service["spec"]["ports"][0]["name"],
+        "the Service's port"
+    );
+    let annotations = &one(&objects, "Deployment")["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(endpoint["path"], annotations["prometheus.io/path"]);
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_hash().expect("selector") {
+        assert_eq!(
+            &labels(service)[key.as_str().expect("label")],
+            value,
+            "selects the Service"
+        );
+    }
+    let kustomization = YamlLoader::load_from_str(&read("kubernetes/kustomization.yaml")).expect("yaml");
+    assert!(
+        !kustomization[0]["resources"]
+            .as_vec()
+            .expect("resources")
+            .iter()
+            .any(|file| file.as_str().is_some_and(|f| f.contains("servicemonitor"))),
+        "a CRD object is applied apart"
+    );
+
+    // The gateway with that value refuses a scrape without it and serves one with it.
+    let app = spawn_app_with(
+        |settings| settings.server.metrics_token = Some(SecretString::from(placeholder)),
+        CacheSettings::default(),
+    )
+    .await;
+    let scrape = |authorization: Option<String>| {
+        let request = app.http.get(format!("http://{}/metrics", app.address));
+        let request = match authorization {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        };
+        async move { request.send().await.expect("answers").status() }
+    };
+    assert_eq!(scrape(None).await, 401);
+    assert_eq!(scrape(Some(format!("Bearer {placeholder}"))).await, 200);
+}
+
+#[test]
+fn compose_wires_the_metrics_token_to_the_gateways_and_prometheus() {
+    let compose = compose();
+    let secret = keys(&compose["secrets"])
+        .into_iter()
+        .find(|name| name.contains("metrics"))
+        .expect("a metrics token secret");
+    let source = text(&compose["secrets"][secret.as_str()]["environment"], "secret source");
+    for gateway in compose_gateways(&compose) {
+        let value = text(&gateway["environment"]["GATEWAY_METRICS_TOKEN"], "token");
+        assert!(
+            value.starts_with(&format!("${{{source}:?")),
+            "the gateways take the value the secret is made of, and refuse to start without it: {value}"
+        );
+    }
+    let prometheus = &compose["services"]["prometheus"];
+    let mounted: Vec<&str> = prometheus["secrets"]
+        .as_vec()
+        .expect("secrets")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert!(mounted.contains(&secret.as_str()), "{mounted:?}");
+    let config_mount = prometheus["volumes"][0].as_str().expect("config mount");
+    let (local, in_container) = config_mount.split_once(':').expect("a bind mount");
+    let config = YamlLoader::load_from_str(&read(local.trim_start_matches("./"))).expect("prometheus.yml");
+    assert!(in_container.starts_with("/etc/prometheus/prometheus.yml"));
+    let job = &config[0]["scrape_configs"][0];
+    assert_eq!(job["metrics_path"].as_str(), Some("/metrics"));
+    assert_eq!(job["authorization"]["type"].as_str(), Some("Bearer"));
+    assert_eq!(
+        text(&job["authorization"]["credentials_file"], "credentials_file"),
+        format!("/run/secrets/{secret}"),
+        "the scraper reads the secret compose mounts"
+    );
+    let targets: Vec<&str> = job["static_configs"][0]["targets"]
+        .as_vec()
+        .expect("targets")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    let exposed = dockerfile().exposed[0];
+    for name in keys(&compose["services"])
+        .iter()
+        .filter(|name| name.starts_with("gateway"))
+    {
+        assert!(
+            targets.contains(&format!("{name}:{exposed}").as_str()),
+            "scrapes {name}: {targets:?}"
+        );
+    }
 }
 
 #[test]
