@@ -350,6 +350,12 @@ fn apply_operations_settings(raw: &RawSettings, settings: &mut Settings) -> Resu
         let mut shared = RedisTierSettings::new(SecretString::from(url.to_owned()));
         shared.cluster = cluster;
         shared.ca_pem = redis_ca(raw)?;
+        if shared.ca_pem.is_some() && !seeds.iter().all(|seed| seed.starts_with("rediss://")) {
+            return Err(ConfigError::Invalid {
+                key: "REDIS_CA_FILE",
+                problem: "is set but REDIS_URL is not rediss:// (TLS)".to_owned(),
+            });
+        }
         if let Some(prefix) = raw.redis_key_prefix.as_deref().map(str::trim) {
             if prefix.is_empty() || prefix.contains(['{', '}']) {
                 return Err(ConfigError::Invalid {
@@ -784,6 +790,52 @@ mod tests {
         );
         assert!(!format!("{settings:?}").contains("crm-secret-xyz"));
     }
+    #[test]
+    fn redis_settings_name_what_is_wrong_without_the_password() {
+        let load = |variables: &[(&str, &str)]| {
+            let variables: Vec<(&str, String)> = variables.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            Settings::from_variables(&variables)
+        };
+        let cluster = load(&[
+            ("REDIS_URL", "rediss://:pw-secret@a:6379, rediss://:pw-secret@b:6379"),
+            ("REDIS_CLUSTER", "true"),
+        ])
+        .expect("a cluster's seeds");
+        let redis = cluster.gateway.redis.expect("on");
+        assert!(redis.cluster && redis.ca_pem.is_none());
+        for (variables, key) in [
+            (
+                &[("REDIS_URL", "redis://:pw-secret@a:6379,redis://:pw-secret@b:6379")][..],
+                "REDIS_URL",
+            ),
+            (&[("REDIS_URL", "http://:pw-secret@a:6379")][..], "REDIS_URL"),
+            (
+                &[
+                    ("REDIS_URL", "redis://:pw-secret@a:6379"),
+                    ("REDIS_KEY_PREFIX", "gw{1}"),
+                ][..],
+                "REDIS_KEY_PREFIX",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "rediss://:pw-secret@a:6379"),
+                    ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
+                ][..],
+                "REDIS_CA_FILE",
+            ),
+            (
+                &[
+                    ("REDIS_URL", "rediss://:pw-secret@a:6379"),
+                    ("REDIS_CA_FILE", "Cargo.toml"),
+                ][..],
+                "REDIS_CA_FILE",
+            ),
+        ] {
+            let error = load(variables).expect_err("refused").to_string();
+            assert!(error.contains(key) && !error.contains("pw-secret"), "{error}");
+        }
+    }
+
     #[test]
     fn link_index_is_a_sqlite_file_unless_database_url_is_set() {
         let settings = Settings::from_raw(RawSettings::default()).expect("valid");
