@@ -125,14 +125,7 @@ async fn probes_point_at_routes_the_gateway_answers() {
     let app = spawn_app().await;
     for probe in ["readinessProbe", "livenessProbe"] {
         let path = text(&container[probe]["httpGet"]["path"], probe);
-        let status = app
-            .http
-            .get(format!("http://{}{path}", app.address))
-            .send()
-            .await
-            .expect("answers")
-            .status();
-        assert_eq!(status, 200, "{probe} {path}");
+        assert_eq!(app.get(path, None).await.status(), 200, "{probe} {path}");
     }
     assert_eq!(
         text(&container["readinessProbe"]["httpGet"]["path"], "readiness"),
@@ -143,13 +136,7 @@ async fn probes_point_at_routes_the_gateway_answers() {
         "/healthz"
     );
     let scrape = &one(&objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"];
-    let status = app
-        .http
-        .get(format!("http://{}{}", app.address, text(scrape, "scrape path")))
-        .send()
-        .await
-        .expect("answers")
-        .status();
+    let status = app.get(text(scrape, "scrape path"), None).await.status();
     assert_eq!(status, 200, "the scrape annotation names /metrics");
 }
 
@@ -173,14 +160,11 @@ async fn the_readiness_probe_holds_while_a_block_is_down() {
         CacheSettings::default(),
     )
     .await;
-    let status = app
-        .http
-        .get(format!("http://{}{path}", app.address))
-        .send()
-        .await
-        .expect("answers")
-        .status();
-    assert_eq!(status, 200, "one block down keeps the replica in the Service");
+    assert_eq!(
+        app.get(path, None).await.status(),
+        200,
+        "one block down keeps the replica in the Service"
+    );
 }
 
 /// The labels of a Kubernetes object's `metadata`.
@@ -234,16 +218,9 @@ async fn the_metrics_token_goes_from_the_secret_to_the_gateway_and_to_the_scrape
         CacheSettings::default(),
     )
     .await;
-    let scrape = |authorization: Option<String>| {
-        let request = app.http.get(format!("http://{}/metrics", app.address));
-        let request = match authorization {
-            Some(value) => request.header("authorization", value),
-            None => request,
-        };
-        async move { request.send().await.expect("answers").status() }
-    };
-    assert_eq!(scrape(None).await, 401);
-    assert_eq!(scrape(Some(format!("Bearer {placeholder}"))).await, 200);
+    assert_eq!(app.get("/metrics", None).await.status(), 401);
+    let bearer = format!("Bearer {placeholder}");
+    assert_eq!(app.get("/metrics", Some(&bearer)).await.status(), 200);
 }
 
 #[test]

@@ -97,6 +97,17 @@ impl TestApp {
         format!("http://{}/graphql", self.address)
     }
 
+    /// GETs `path` (`/readyz`, `/metrics?...`) of the gateway, with `authorization` as the
+    /// `Authorization` header when given.
+    pub async fn get(&self, path: &str, authorization: Option<&str>) -> reqwest::Response {
+        let request = self.http.get(format!("http://{}{path}", self.address));
+        let request = match authorization {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        };
+        request.send().await.expect("gateway answers")
+    }
+
     /// POSTs a query and returns the JSON body.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
         self.post_json(json!({ "query": query, "variables": variables }))

@@ -8,12 +8,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 const TOKEN: &str = "scrape-me-9f2c";
 
 async fn scrape(app: &TestApp, authorization: Option<&str>) -> reqwest::Response {
-    let request = app.http.get(format!("http://{}/metrics", app.address));
-    let request = match authorization {
-        Some(value) => request.header("authorization", value),
-        None => request,
-    };
-    request.send().await.expect("answers")
+    app.get("/metrics", authorization).await
 }
 
 #[tokio::test]
@@ -46,13 +41,7 @@ async fn with_a_token_metrics_need_it_as_a_bearer_token() {
             .contains("gateway_operations_in_flight")
     );
     // The rest of the gateway does not ask for it.
-    let ready = app
-        .http
-        .get(format!("http://{}/readyz", app.address))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
 }
 
 #[tokio::test]

@@ -13,12 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 async fn readyz(app: &TestApp, query: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .get(format!("http://{}/readyz{query}", app.address))
-        .send()
-        .await
-        .expect("answers");
+    let response = app.get(&format!("/readyz{query}"), None).await;
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON body"))
 }
