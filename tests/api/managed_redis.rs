@@ -1,7 +1,7 @@
 //! The Redis tier on Redis as managed services run it: over TLS (`rediss://`, the server's
 //! certificate verified against `REDIS_CA_FILE`) and as a Redis Cluster (`REDIS_CLUSTER`),
 //! for the shared cache level and the invalidations between replicas. Needs
-//! `REDIS_TLS_URL` with `REDIS_CA_FILE`, and `REDIS_CLUSTER_URL` (`.ci/managed-redis` starts
+//! `REDIS_TLS_URL` with `REDIS_TLS_CA_FILE` (given to the gateway as `REDIS_CA_FILE`), and `REDIS_CLUSTER_URL` (`.ci/managed-redis` starts
 //! both on loopback); without them these tests print SKIPPED, and fail when `CI` is set.
 
 use std::time::Duration;
@@ -28,7 +28,10 @@ fn tier_from(variables: &[(&str, String)]) -> RedisTierSettings {
 #[tokio::test]
 async fn replicas_over_tls_share_the_cache_and_their_invalidations() {
     const TEST: &str = "replicas_over_tls_share_the_cache_and_their_invalidations";
-    let (Some(url), Some(ca)) = (required_env("REDIS_TLS_URL", TEST), required_env("REDIS_CA_FILE", TEST)) else {
+    let (Some(url), Some(ca)) = (
+        required_env("REDIS_TLS_URL", TEST),
+        required_env("REDIS_TLS_CA_FILE", TEST),
+    ) else {
         return;
     };
     assert!(url.starts_with("rediss://"), "{url}");
