@@ -6,10 +6,11 @@
 //! - **Generations fence stale writes.** Every record has a generation counter in Redis
 //!   (and every resource one more); an invalidation increments it. A stored value carries
 //!   the generations it was read under and counts only while they are current; a value is
-//!   stored only if the generations did not move since the load began. So a load that
-//!   started before a write can never put its old answer into Redis after the write.
+//!   stored only if the record's generation did not move since the load began (a
+//!   resource-wide move is caught when the value is read). So a load that started before a
+//!   write can never put its old answer into Redis after the write.
 //! - **Invalidation before the answer.** A write evicts locally (synchronously), then
-//!   increments the generations and publishes the eviction in one transaction, then waits
+//!   increments the generations and, once they are, publishes the eviction, then waits
 //!   (bounded) until every subscribed replica confirmed it evicted. [`settle_invalidations`]
 //!   wraps each operation so its answer leaves only after that.
 //! - **A load overlapping an invalidation is done again** (a bounded number of times): an
@@ -17,7 +18,6 @@
 //! - **While the channel is down**, invalidations can be missed: the replica empties its
 //!   moka cache when the subscription drops and again when it is back, and loads bypass the
 //!   moka cache meanwhile.
-//!
 //! - **Stale-if-error.** Values are kept past their TTL for the stale window
 //!   (`CACHE_STALE_IF_ERROR_MS`) with the time they were read; past the TTL they are no
 //!   longer current, but [`RedisTier::stale_copy`] hands one, still under the current
