@@ -1,8 +1,11 @@
-//! The GraphiQL page at `/`: GraphiQL 4 from the unpkg CDN, opening with one tab per
-//! example operation of `examples/operations/` (embedded at build time, with its sample
-//! variables) and, when callers must authenticate, an `Authorization: Bearer` header to
-//! fill in. GraphiQL keeps tabs in the browser's local storage: the examples appear on a
-//! first visit, or after "Clear storage" in GraphiQL's settings.
+//! The GraphiQL page at `/`: GraphiQL 5 with the explorer plugin, served from the binary
+//! itself (`assets`), opening with one tab per example operation of `examples/operations/`
+//! (embedded at build time, with its sample variables) and, when callers must
+//! authenticate, an `Authorization: Bearer` header to fill in. GraphiQL keeps tabs in the
+//! browser's local storage: the examples appear on a first visit, or after "Clear storage"
+//! in GraphiQL's settings.
+
+pub mod assets;
 
 use serde_json::json;
 
@@ -54,8 +57,25 @@ pub const EXAMPLE_OPERATIONS: &[ExampleOperation] = &[
 /// The header placeholder the page fills in when callers must send a key.
 pub const CALLER_HEADER_PLACEHOLDER: &str = r#"{ "Authorization": "Bearer <your API key>" }"#;
 
+/// The Content-Security-Policy of the page: everything from the gateway's own origin,
+/// nothing inline but styles. Monaco and GraphiQL's components set element styles and add
+/// `<style>` elements at run time (`'unsafe-inline'` for styles only); GraphiQL's
+/// stylesheet carries its fonts and icons as `data:` URLs; Monaco's language services run
+/// in workers served beside the script.
+pub const PAGE_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; worker-src 'self'; \
+     connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Where the page finds its assets, relative to itself (the playground is served at `/`).
+const ASSET_DIR: &str = "playground";
+
+/// The path, below the page, of build `version`'s asset `name`.
+pub fn asset_path(version: &str, name: &str) -> String {
+    format!("{ASSET_DIR}/{version}/{name}")
+}
+
 /// The page; `endpoint` is the GraphQL URL (relative to the page), `caller_key_required`
-/// adds the `Authorization` header placeholder to every tab.
+/// adds the `Authorization` header placeholder to every tab and opens the headers pane.
 pub fn graphiql_page(endpoint: &str, caller_key_required: bool) -> String {
     let headers = if caller_key_required {
         CALLER_HEADER_PLACEHOLDER
@@ -64,10 +84,21 @@ pub fn graphiql_page(endpoint: &str, caller_key_required: bool) -> String {
     };
     let tabs: Vec<_> = EXAMPLE_OPERATIONS
         .iter()
-        .map(|example| json!({ "query": example.document, "variables": example.variables.trim(), "headers": headers }))
+        .map(|example| json!({ "query": example.document, "variables": readable_json(example.variables), "headers": headers }))
         .collect();
     let config = json!({ "endpoint": endpoint, "tabs": tabs, "headers": headers });
-    PAGE.replace("{{CONFIG}}", &script_safe_json(&config))
+    let version = assets::version();
+    PAGE.replace("{{SCRIPT}}", &asset_path(version, "playground.js"))
+        .replace("{{STYLESHEET}}", &asset_path(version, "playground.css"))
+        .replace("{{CONFIG}}", &script_safe_json(&config))
+}
+
+/// `text` pretty-printed when it is JSON (the variables pane shows one entry a line), else
+/// as it is.
+fn readable_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|value| serde_json::to_string_pretty(&value))
+        .unwrap_or_else(|_| text.trim().to_owned())
 }
 
 /// JSON that cannot end the `<script>` element it sits in.
@@ -75,8 +106,7 @@ fn script_safe_json(value: &serde_json::Value) -> String {
     value.to_string().replace('<', "\\u003c")
 }
 
-/// React and GraphiQL pinned to exact versions; the configuration travels as JSON data,
-/// never as code.
+/// The configuration travels as JSON data, never as code: the only script is the bundle.
 const PAGE: &str = r#"<!DOCTYPE html>
 <html lang="en">
   <head>
@@ -84,27 +114,13 @@ const PAGE: &str = r#"<!DOCTYPE html>
     <meta name="robots" content="noindex">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>blocks-gateway</title>
-    <style>body { margin: 0; } #graphiql { height: 100vh; }</style>
-    <script crossorigin src="https://unpkg.com/react@18.3.1/umd/react.production.min.js"></script>
-    <script crossorigin src="https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js"></script>
-    <link rel="stylesheet" href="https://unpkg.com/graphiql@4.1.2/graphiql.min.css">
+    <link rel="stylesheet" href="{{STYLESHEET}}">
+    <script type="module" src="{{SCRIPT}}"></script>
   </head>
   <body>
-    <div id="graphiql">Loading GraphiQL...</div>
+    <div id="graphiql">Loading the playground...</div>
+    <noscript>The playground needs JavaScript; the GraphQL endpoint is /graphql.</noscript>
     <script id="graphiql-config" type="application/json">{{CONFIG}}</script>
-    <script crossorigin src="https://unpkg.com/graphiql@4.1.2/graphiql.min.js"></script>
-    <script>
-      const config = JSON.parse(document.getElementById('graphiql-config').textContent);
-      const fetcher = GraphiQL.createFetcher({ url: new URL(config.endpoint, window.location.origin).toString() });
-      ReactDOM.createRoot(document.getElementById('graphiql')).render(
-        React.createElement(GraphiQL, {
-          fetcher,
-          defaultTabs: config.tabs,
-          defaultHeaders: config.headers,
-          defaultEditorToolsVisibility: true,
-        })
-      );
-    </script>
   </body>
 </html>
 "#;
@@ -146,6 +162,23 @@ mod tests {
                 .all(|t| t["headers"] == CALLER_HEADER_PLACEHOLDER)
         );
         assert!(!graphiql_page("/graphql", false).contains("Bearer"));
+    }
+
+    #[test]
+    fn the_page_loads_only_embedded_assets_of_this_build() {
+        let page = graphiql_page("/graphql", false);
+        let references: Vec<&str> = ["src=\"", "href=\""]
+            .iter()
+            .flat_map(|attribute| page.split(attribute).skip(1))
+            .map(|rest| &rest[..rest.find('"').expect("closing quote")])
+            .collect();
+        assert_eq!(references.len(), 2, "{references:?}");
+        for reference in references {
+            let name = reference
+                .strip_prefix(&format!("{ASSET_DIR}/{}/", assets::version()))
+                .unwrap_or_else(|| panic!("{reference} is not an asset of this build"));
+            assert!(assets::find(assets::version(), name).is_some(), "{name}");
+        }
     }
 
     #[test]

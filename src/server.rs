@@ -1,8 +1,9 @@
 //! HTTP serving, the only module that knows axum: `POST /graphql` and `GET /graphql`
-//! (queries only), GraphiQL at `/`, `/healthz`, `/readyz` (503 while draining or while a
-//! store of the replica is unreachable; `?strict=true` also needs every block) and
-//! `/metrics` (behind `GATEWAY_METRICS_TOKEN` when set); the transport rules (media types,
-//! CSRF, body and batch limits), CORS and the panic guard.
+//! (queries only), GraphiQL at `/` with its assets (`playground_routes`), `/healthz`,
+//! `/readyz` (503 while draining or while a store of the replica is unreachable;
+//! `?strict=true` also needs every block) and `/metrics` (behind `GATEWAY_METRICS_TOKEN`
+//! when set); the transport rules (media types, CSRF, body and batch limits), CORS and the
+//! panic guard.
 
 use std::{
     sync::{
@@ -19,7 +20,7 @@ use axum::{
     extract::{Query, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
 };
 use futures::future::join_all;
@@ -30,6 +31,8 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
 };
 
+mod playground_routes;
+
 use crate::{
     admission::{ParsedDocuments, ReadOnlyTransport},
     callers::{Caller, bearer_token_matches, forwarded_header_names},
@@ -39,7 +42,6 @@ use crate::{
     limits::{Limit, LimitViolation},
     loaders::RequestScope,
     metrics::Metrics,
-    playground::graphiql_page,
     schema::errors::{SchemaError, request_error_response},
 };
 
@@ -79,7 +81,7 @@ pub fn router(gateway: Gateway, settings: &ServerSettings, readiness: Readiness)
     let mut routes = Router::new();
     if gateway.introspection() {
         // GraphiQL needs introspection; without it the page would only show errors.
-        routes = routes.route("/", get(playground));
+        routes = routes.merge(playground_routes::playground_routes());
     }
     let metrics = gateway.metrics().clone();
     let state = AppState {
@@ -128,11 +130,6 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await
-}
-
-/// GraphiQL with the example operations as tabs (see `playground`).
-async fn playground(State(state): State<AppState>) -> Html<String> {
-    Html(graphiql_page("/graphql", state.gateway.callers().requires_key()))
 }
 
 /// `GET /metrics`: the Prometheus text exposition; with `GATEWAY_METRICS_TOKEN` set, only
