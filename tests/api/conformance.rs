@@ -6,7 +6,7 @@ use std::{path::Path, process::Command};
 
 use serde::Deserialize;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{run_to_end, spawn_app};
 
 /// SHOULD audits the gateway fails on purpose, with why. None today: POST with
 /// `application/json` (every SHOULD is about that) is also what CSRF prevention asks for.
@@ -51,17 +51,9 @@ async fn the_graphql_http_server_audits_pass() {
     }
     let app = spawn_app().await;
     let endpoint = app.endpoint();
-    // node runs on a blocking thread: the gateway answers on this test's runtime meanwhile.
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("audit.mjs")
-            .arg(endpoint)
-            .current_dir(audit_dir)
-            .output()
-    })
-    .await
-    .expect("the audit thread ends")
-    .expect("node runs (Node 20 is on the machine)");
+    let mut audit = Command::new("node");
+    audit.arg("audit.mjs").arg(endpoint).current_dir(audit_dir);
+    let output = run_to_end(audit).await;
     assert!(
         output.status.success(),
         "the audit script failed: {}",

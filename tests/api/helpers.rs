@@ -56,6 +56,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSetti
     }
 }
 
+/// Runs `command` (node, for a test written in JavaScript) to its end on a blocking thread:
+/// the gateway it talks to keeps answering on the test's runtime meanwhile.
+pub async fn run_to_end(mut command: std::process::Command) -> std::process::Output {
+    let described = format!("{command:?}");
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command's thread ends")
+        .unwrap_or_else(|error| panic!("{described} cannot run (Node 20 is on the machine): {error}"))
+}
+
 /// A fresh sandbox of the test size.
 pub async fn start_sandbox() -> Sandbox {
     Sandbox::start(SandboxOptions {

@@ -24,6 +24,7 @@ mod observability;
 mod operations;
 mod partial_failures;
 mod persisted;
+mod playground;
 mod posture;
 mod readiness;
 mod reads;

@@ -437,7 +437,7 @@ async fn graphiql(app: &TestApp) -> String {
 async fn graphiql_opens_with_every_example_as_a_tab() {
     let app = spawn_app().await;
     let page = graphiql(&app).await;
-    assert!(page.contains("defaultTabs: config.tabs"));
+    assert!(page.contains(r#"<script id="graphiql-config" type="application/json">"#));
     for example in EXAMPLE_OPERATIONS {
         let document = serde_json::to_string(example.document)
             .expect("JSON string")

@@ -9,6 +9,7 @@ use blocks_gateway::{
     cache::CacheSettings,
     callers::CallerSettings,
     config::ServerSettings,
+    playground::{asset_path, assets},
     server::{self, Readiness},
 };
 use reqwest::header::HeaderValue;
@@ -189,13 +190,16 @@ async fn introspection_off_means_no_schema_no_suggestions_and_no_playground() {
     let message = typo["errors"][0]["message"].as_str().unwrap_or("");
     assert!(!message.contains("Did you mean"), "{message}");
 
-    let page = app
-        .http
-        .get(format!("http://{}/", app.address))
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(page.status(), 404);
+    let playground_paths = [String::new(), asset_path(assets::version(), "playground.js")];
+    for path in playground_paths {
+        let page = app
+            .http
+            .get(format!("http://{}/{path}", app.address))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(page.status(), 404, "/{path}");
+    }
 }
 
 #[tokio::test]
