@@ -64,7 +64,12 @@ async fn asset(Path((version, file)): Path<(String, String)>, headers: HeaderMap
     if accepts_gzip(&headers) {
         return (headers_of(Some("gzip")), asset.gzip).into_response();
     }
-    match asset.decompressed() {
+    // Inflating megabytes takes milliseconds: off the request threads.
+    let decompressed = tokio::task::spawn_blocking(|| asset.decompressed())
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|decompressed| decompressed);
+    match decompressed {
         Ok(file) => (headers_of(None), file).into_response(),
         Err(error) => {
             tracing::error!(%error, asset = asset.name, "an embedded playground asset does not decompress");
