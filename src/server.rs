@@ -462,28 +462,36 @@ fn status_for(media_type: &str, response: &BatchResponse) -> StatusCode {
     }
 }
 
-/// The JSON of one response; one that never executed has no `data` entry at all, as the
-/// GraphQL-over-HTTP specification asks.
-fn response_json(response: &async_graphql::Response) -> serde_json::Result<serde_json::Value> {
-    let mut json = serde_json::to_value(response)?;
-    if is_request_error(response)
-        && let Some(object) = json.as_object_mut()
-    {
-        object.remove("data");
+/// One response as sent: errors first (the specification's advice), then the data in the
+/// order its fields were selected (async-graphql's values keep it; a detour through
+/// `serde_json::Value` would sort them), then extensions. One that never executed has no
+/// `data` entry at all, as the GraphQL-over-HTTP specification asks.
+struct Sent<'a>(&'a async_graphql::Response);
+
+impl serde::Serialize for Sent<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let response = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        if !response.errors.is_empty() {
+            map.serialize_entry("errors", &response.errors)?;
+        }
+        if !is_request_error(response) {
+            map.serialize_entry("data", &response.data)?;
+        }
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
     }
-    Ok(json)
 }
 
 fn respond(media_type: &'static str, status: StatusCode, response: BatchResponse) -> axum::response::Response {
-    let json = match &response {
-        BatchResponse::Single(response) => response_json(response),
-        BatchResponse::Batch(responses) => responses
-            .iter()
-            .map(response_json)
-            .collect::<serde_json::Result<Vec<_>>>()
-            .map(serde_json::Value::Array),
+    let body = match &response {
+        BatchResponse::Single(response) => serde_json::to_vec(&Sent(response)),
+        BatchResponse::Batch(responses) => serde_json::to_vec(&responses.iter().map(Sent).collect::<Vec<_>>()),
     };
-    let body = match json.and_then(|json| serde_json::to_vec(&json)) {
+    let body = match body {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "could not serialize a GraphQL response");

@@ -94,3 +94,23 @@ async fn the_playground_and_health_endpoints_answer() {
     assert_eq!(body["ready"], true);
     assert_eq!(body["blocks"]["CRM"], "up");
 }
+
+/// The answer keeps the order the fields were selected in, as the GraphQL specification
+/// asks (clients and people reading the playground expect it), with the errors first.
+#[tokio::test]
+async fn answers_keep_the_order_of_the_selection() {
+    let app = spawn_app().await;
+    let text = |query: &'static str| {
+        let request = app.http.post(app.endpoint()).json(&json!({ "query": query }));
+        async move { request.send().await.expect("answer").text().await.expect("body") }
+    };
+    let body = text("{ persons(first: 1) { totalCount edges { node { name id active } } } }").await;
+    let at = |key: &str| {
+        body.find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{key} in {body}"))
+    };
+    assert!(at("totalCount") < at("edges"), "{body}");
+    assert!(at("name") < at("id") && at("id") < at("active"), "{body}");
+    let body = text("{ person(id: \"not-a-uuid\") { zeta: id alpha: name } __typename }").await;
+    assert!(body.starts_with("{\"errors\":"), "errors come first: {body}");
+}
