@@ -231,16 +231,50 @@ pub enum AddOutcome {
     },
 }
 
-/// What moving the links of merged persons onto the survivor did.
+/// What moving the links of merged persons onto the survivor did (or, from
+/// [`LinkIndex::plan_merge`], would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MergeReport {
-    /// Links moved from a merged person to the survivor.
-    pub moved: Vec<Link>,
+    /// Links moved from a merged person to the survivor: (the link as the merged person
+    /// held it, the link as the survivor holds it afterwards).
+    pub moved: Vec<(Link, Link)>,
     /// Links of merged persons dropped because the same identity already held the survivor.
     pub dropped: Vec<Link>,
     /// Links left on a merged person because another identity holds the survivor; the
     /// merged person still leads to the survivor through its merge record.
     pub conflicts: Vec<(Link, Link)>,
+}
+
+/// Decides what a merge does with the CRM links of the merged persons, given the link
+/// holding the survivor and the links holding the duplicates, in merge order: the first
+/// link reaching a free survivor moves onto it; a link of the identity that then holds the
+/// survivor is dropped; a link of any other identity stays where it is (a conflict). The
+/// one rule behind [`LinkIndex::merge`] and its preview, [`LinkIndex::plan_merge`].
+pub fn plan_merge_links(
+    primary: &str,
+    primary_holder: Option<Link>,
+    duplicate_holders: impl IntoIterator<Item = Link>,
+    at: DateTime<Utc>,
+) -> MergeReport {
+    let mut report = MergeReport::default();
+    let mut on_primary = primary_holder;
+    for held in duplicate_holders {
+        match &on_primary {
+            None => {
+                let moved = Link {
+                    external_id: primary.to_owned(),
+                    source: LinkSource::Merged,
+                    created_at: at,
+                    ..held.clone()
+                };
+                on_primary = Some(moved.clone());
+                report.moved.push((held, moved));
+            }
+            Some(holder) if holder.identity_id == held.identity_id => report.dropped.push(held),
+            Some(holder) => report.conflicts.push((held, holder.clone())),
+        }
+    }
+    report
 }
 
 /// The current time as the index stores it: UTC, whole microseconds (PostgreSQL's precision).

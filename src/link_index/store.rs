@@ -16,6 +16,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     AddOutcome, Link, LinkBlock, LinkError, LinkIndexLocation, LinkSource, MergeReport, NewLink, normalize_email, now,
+    plan_merge_links,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -154,6 +155,18 @@ pub struct WriteReport {
     pub kept: usize,
     /// Links refused because another identity holds the record: (refused, holder).
     pub conflicts: Vec<(Link, Link)>,
+}
+
+/// The persons a merge folds into `primary`: each once, in the order given, never the
+/// primary itself.
+fn merged_persons<'a>(primary: &str, duplicates: &'a [String]) -> Vec<&'a str> {
+    let mut merged: Vec<&str> = Vec::with_capacity(duplicates.len());
+    for duplicate in duplicates {
+        if duplicate != primary && !merged.contains(&duplicate.as_str()) {
+            merged.push(duplicate);
+        }
+    }
+    merged
 }
 
 fn links_from(rows: Vec<LinkRow>) -> Result<Vec<Link>, LinkError> {
@@ -485,20 +498,21 @@ impl LinkIndex {
     }
 
     /// Records that `duplicates` were merged into `primary` and moves their CRM links onto
-    /// it, all in one transaction: a failure half-way leaves every earlier link and merge
-    /// record as it was. A duplicate's link is dropped when the same identity already holds
-    /// the primary, and left in place (reported) when another identity does.
+    /// it (see [`plan_merge_links`]), all in one transaction: a failure half-way leaves every
+    /// earlier link and merge record as it was. A duplicate's link is dropped when the same
+    /// identity already holds the primary, and left in place (reported) when another
+    /// identity does.
     pub async fn merge(&self, primary: &str, duplicates: &[String]) -> Result<MergeReport, LinkError> {
         self.ready().await?;
         let at = now();
+        let duplicates = merged_persons(primary, duplicates);
         let report = in_transaction!(self, tx => {
-            let mut report = MergeReport::default();
             // The primary survives this merge, whatever an earlier one said about it.
             sqlx::query("DELETE FROM person_merges WHERE person_id = $1")
                 .bind(primary)
                 .execute(&mut *tx)
                 .await?;
-            for duplicate in duplicates.iter().filter(|id| id.as_str() != primary) {
+            for duplicate in &duplicates {
                 // Persons merged into the duplicate earlier now lead to the primary.
                 sqlx::query("UPDATE person_merges SET survivor_id = $1 WHERE survivor_id = $2")
                     .bind(primary)
@@ -511,53 +525,52 @@ impl LinkIndex {
                     .bind(at)
                     .execute(&mut *tx)
                     .await?;
+            }
+            let mut holders = Vec::with_capacity(duplicates.len() + 1);
+            for person in std::iter::once(primary).chain(duplicates.iter().copied()) {
                 let held: Option<LinkRow> = sqlx::query_as(SELECT_HOLDER)
                     .bind(LinkBlock::Crm.as_str())
-                    .bind(duplicate)
+                    .bind(person)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let Some(held) = held.map(Link::try_from).transpose()? else {
-                    continue;
-                };
-                let on_primary: Option<LinkRow> = sqlx::query_as(SELECT_HOLDER)
+                holders.push(held.map(Link::try_from).transpose()?);
+            }
+            let primary_holder = holders.remove(0);
+            let report = plan_merge_links(primary, primary_holder, holders.into_iter().flatten(), at);
+            for (held, _) in &report.moved {
+                sqlx::query(
+                    "UPDATE identity_links SET external_id = $1, source = $2, created_at = $3 \
+                     WHERE block = $4 AND external_id = $5",
+                )
+                .bind(primary)
+                .bind(LinkSource::Merged.as_str())
+                .bind(at)
+                .bind(LinkBlock::Crm.as_str())
+                .bind(&held.external_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for dropped in &report.dropped {
+                sqlx::query("DELETE FROM identity_links WHERE block = $1 AND external_id = $2")
                     .bind(LinkBlock::Crm.as_str())
-                    .bind(primary)
-                    .fetch_optional(&mut *tx)
+                    .bind(&dropped.external_id)
+                    .execute(&mut *tx)
                     .await?;
-                match on_primary.map(Link::try_from).transpose()? {
-                    None => {
-                        sqlx::query(
-                            "UPDATE identity_links SET external_id = $1, source = $2, created_at = $3 \
-                             WHERE block = $4 AND external_id = $5",
-                        )
-                        .bind(primary)
-                        .bind(LinkSource::Merged.as_str())
-                        .bind(at)
-                        .bind(LinkBlock::Crm.as_str())
-                        .bind(duplicate)
-                        .execute(&mut *tx)
-                        .await?;
-                        report.moved.push(Link {
-                            external_id: primary.to_owned(),
-                            source: LinkSource::Merged,
-                            created_at: at,
-                            ..held
-                        });
-                    }
-                    Some(holder) if holder.identity_id == held.identity_id => {
-                        sqlx::query("DELETE FROM identity_links WHERE block = $1 AND external_id = $2")
-                            .bind(LinkBlock::Crm.as_str())
-                            .bind(duplicate)
-                            .execute(&mut *tx)
-                            .await?;
-                        report.dropped.push(held);
-                    }
-                    Some(holder) => report.conflicts.push((held, holder)),
-                }
             }
             report
         });
         Ok(report)
+    }
+
+    /// What [`merge`](Self::merge) would do with the links of `duplicates` now, without
+    /// writing anything (the merge preview).
+    pub async fn plan_merge(&self, primary: &str, duplicates: &[String]) -> Result<MergeReport, LinkError> {
+        let duplicates = merged_persons(primary, duplicates);
+        let primary_holder = self.holder(LinkBlock::Crm, primary).await?;
+        let owned: Vec<String> = duplicates.iter().map(|id| (*id).to_owned()).collect();
+        let mut held = self.holders(LinkBlock::Crm, &owned).await?;
+        held.sort_by_key(|link| duplicates.iter().position(|id| *id == link.external_id));
+        Ok(plan_merge_links(primary, primary_holder, held, now()))
     }
 
     /// A value of the index's own bookkeeping.

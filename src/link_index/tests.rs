@@ -1,7 +1,10 @@
 //! Store tests, run on both backends: SQLite always, PostgreSQL when `DATABASE_URL` is set.
 
+use chrono::{DateTime, Utc};
+
 use super::{
-    AddOutcome, Contents, LinkBlock, LinkError, LinkIndex, LinkIndexLocation, LinkSource, NewLink, testing::TestIndex,
+    AddOutcome, Contents, LinkBlock, LinkError, LinkIndex, LinkIndexLocation, LinkSource, MergeReport, NewLink,
+    testing::TestIndex,
 };
 
 const PRIMARY: &str = "00000000-0000-4000-8000-000000000001";
@@ -148,17 +151,34 @@ async fn merge_moves_links_to_the_survivor(db: &TestIndex) {
         .expect("first merge");
 
     let duplicates = [DUPLICATE_1, DUPLICATE_2, DUPLICATE_3].map(str::to_owned);
+    // The preview decides as the merge will and writes nothing.
+    let before = index.contents().await.expect("contents");
+    let planned = index.plan_merge(PRIMARY, &duplicates).await.expect("plan");
+    assert_eq!(index.contents().await.expect("contents"), before, "a plan wrote");
     let report = index.merge(PRIMARY, &duplicates).await.expect("merge");
+    // Links the merge makes carry the moment it ran; the plan's carry the moment it planned.
+    let without_times = |report: &MergeReport| {
+        let mut report = report.clone();
+        let made = report.moved.iter_mut().map(|(_, moved)| moved);
+        for link in made.chain(report.conflicts.iter_mut().map(|(_, holder)| holder)) {
+            if link.source == LinkSource::Merged {
+                link.created_at = DateTime::<Utc>::UNIX_EPOCH;
+            }
+        }
+        report
+    };
+    assert_eq!(without_times(&planned), without_times(&report));
 
     assert_eq!(report.moved.len(), 1, "{report:?}");
     assert_eq!(
         (
-            report.moved[0].identity_id.as_str(),
-            report.moved[0].external_id.as_str()
+            report.moved[0].1.identity_id.as_str(),
+            report.moved[0].1.external_id.as_str()
         ),
         ("identity-1", PRIMARY)
     );
-    assert_eq!(report.moved[0].source, LinkSource::Merged);
+    assert_eq!(report.moved[0].0.external_id, DUPLICATE_1);
+    assert_eq!(report.moved[0].1.source, LinkSource::Merged);
     assert_eq!(
         report.dropped.len(),
         1,
