@@ -36,13 +36,18 @@ pub const EXAMPLE_OPERATIONS: &[ExampleOperation] = &[
     example!("PersonList"),
     example!("IdentityProfile"),
     example!("OrganizationPage"),
+    example!("OrganizationPersons"),
     example!("IdentityByEmail"),
+    example!("B2BUsers"),
+    example!("SalesEntities"),
+    example!("AssetsUsers"),
     example!("RegisterIdentity"),
     example!("RegisterOrganization"),
     example!("InvitePerson"),
     example!("LinkPersonToUser"),
     example!("LinkIdentity"),
     example!("UnlinkIdentity"),
+    example!("PreviewMergePersons"),
     example!("MergePersons"),
     example!("UpdateIdentity"),
     example!("CreatePerson"),
@@ -52,6 +57,9 @@ pub const EXAMPLE_OPERATIONS: &[ExampleOperation] = &[
     example!("UpdateOrganization"),
     example!("DeleteOrganization"),
     example!("SetB2BUserActive"),
+    example!("UpdateB2BUser"),
+    example!("AssignB2BRemoteId"),
+    example!("RegisterSalesEntity"),
 ];
 
 /// The header placeholder the page fills in when callers must send a key.

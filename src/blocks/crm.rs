@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{
     error::{BlockError, Result},
     http::BlockHttp,
-    wire::{DrfPage, Page, from_value, lenient_i64, lenient_timestamp},
+    wire::{DrfPage, Page, Patch, from_value, lenient_i64, lenient_timestamp},
 };
 
 /// A CRM person.
@@ -18,6 +18,9 @@ use super::{
 pub struct CrmPerson {
     /// Server-assigned UUID.
     pub id: String,
+    /// The CRM platform the person belongs to (read-only: set from the credentials).
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub platform: Option<i64>,
     /// Display name.
     #[serde(default)]
     pub name: Option<String>,
@@ -67,6 +70,9 @@ pub struct CrmPerson {
 pub struct CrmOrganization {
     /// Server-assigned UUID.
     pub id: String,
+    /// The CRM platform the organization belongs to (read-only: set from the credentials).
+    #[serde(default, deserialize_with = "lenient_i64")]
+    pub platform: Option<i64>,
     /// Display name, unique per platform.
     #[serde(default)]
     pub name: Option<String>,
@@ -87,8 +93,9 @@ pub struct CrmOrganization {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// Writable person fields; absent fields are not sent (PATCH semantics). `Some(None)`
-/// sends an explicit null (clears the organization or owner).
+/// Writable person fields; `Keep` fields are not sent (PATCH semantics), `Clear` sends an
+/// explicit null (the fields the contract lets be null: organization, owner and the
+/// free-form JSON ones).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PersonFields {
     /// Display name.
@@ -98,46 +105,46 @@ pub struct PersonFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_email: Option<String>,
     /// Additional emails.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub emails: Option<Value>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub emails: Patch<Value>,
     /// Contact numbers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_numbers: Option<Value>,
-    /// Job title.
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub contact_numbers: Patch<Value>,
+    /// Job title (`""` is the contract's "none").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_title: Option<String>,
-    /// Organization UUID, or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organization: Option<Option<String>>,
-    /// Owner user id, or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<Option<i64>>,
+    /// Organization UUID.
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub organization: Patch<String>,
+    /// Owner user id.
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub owner: Patch<i64>,
     /// Lifecycle stage (wire value).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_stage: Option<String>,
-    /// External system id.
+    /// External system id (`""` is the contract's "none").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unique_id: Option<String>,
     /// Free-form attributes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub metadata: Patch<Value>,
 }
 
-/// Writable organization fields; absent fields are not sent.
+/// Writable organization fields; `Keep` fields are not sent, `Clear` sends null.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OrganizationFields {
     /// Display name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Free-form address.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<Value>,
-    /// Owner user id, or null.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub address: Patch<Value>,
+    /// Owner user id.
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub owner: Patch<i64>,
     /// Free-form attributes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub metadata: Patch<Value>,
 }
 
 /// Filters of the persons list.

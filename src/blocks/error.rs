@@ -127,6 +127,17 @@ pub enum BlockError {
         /// The cap.
         limit: usize,
     },
+    /// The block reported more records in a list than the gateway could read from it (the
+    /// pages it served fell short of its own total): no answer is built from part of a list.
+    #[error("the {block} block reports {total} records but served {read}; the list was not answered in part")]
+    Incomplete {
+        /// The block.
+        block: BlockName,
+        /// Distinct records read.
+        read: u64,
+        /// The total the block reported.
+        total: u64,
+    },
     /// The caller forwarded no credential for this block (forward mode): no request was sent.
     #[error("no credential for the {block} block was forwarded")]
     CredentialMissing {
@@ -179,6 +190,7 @@ impl BlockError {
             | Self::Throttled { block, .. }
             | Self::DeadlineExceeded { block, .. }
             | Self::RequestLimitExceeded { block, .. }
+            | Self::Incomplete { block, .. }
             | Self::CredentialMissing { block } => *block,
         }
     }
@@ -210,7 +222,7 @@ impl BlockError {
             Self::NotConfigured { .. } => ErrorCode::BlockNotConfigured,
             Self::Unreachable { .. } => ErrorCode::UpstreamUnavailable,
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
-            Self::Decode { .. } => ErrorCode::UpstreamError,
+            Self::Decode { .. } | Self::Incomplete { .. } => ErrorCode::UpstreamError,
             Self::Internal { .. } => ErrorCode::InternalServerError,
             Self::UnaddressableId { .. } => ErrorCode::BadUserInput,
             Self::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,

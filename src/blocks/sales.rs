@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{
     error::Result,
     http::BlockHttp,
-    wire::{JsonApiMany, JsonApiOne, Page, impl_has_unique_id, lenient_f64, lenient_i64, lenient_timestamp},
+    wire::{JsonApiMany, JsonApiOne, Page, Patch, impl_has_unique_id, lenient_f64, lenient_i64, lenient_timestamp},
 };
 
 /// A Sales user.
@@ -107,24 +107,25 @@ pub struct SalesCustomer {
 
 impl_has_unique_id!(SalesUser, SalesEntity, SalesCustomer);
 
-/// Body of `POST /users/{id}/register/` and `PUT /users/{id}/` (inside `{"user": ...}`).
+/// Body of `POST /users/{id}/register/` and `PUT /users/{id}/` (inside `{"user": ...}`);
+/// `Patch::Clear` sends null (Rails clears an optional column).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SalesUserFields {
     /// Email (required to register).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// First name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub first_name: Patch<String>,
     /// Last name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub last_name: Patch<String>,
     /// Display name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub display_name: Patch<String>,
     /// Phone number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub phone: Patch<String>,
 }
 
 /// Body of `POST /entities/{id}/register/` (inside `{"entity": ...}`).

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{
     error::Result,
     http::BlockHttp,
-    wire::{JsonApiOne, impl_has_unique_id, lenient_i64, lenient_timestamp},
+    wire::{JsonApiOne, Patch, impl_has_unique_id, lenient_i64, lenient_timestamp},
 };
 
 /// A Search user identity.
@@ -55,21 +55,21 @@ pub struct SearchIdentity {
 
 impl_has_unique_id!(SearchIdentity);
 
-/// Body of register and update (inside `{"user": ...}`).
+/// Body of register and update (inside `{"user": ...}`); `Patch::Clear` sends null.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SearchIdentityFields {
     /// Email (required to register).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Display name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub name: Patch<String>,
     /// Phone number.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub phone: Patch<String>,
     /// Avatar image URL (update only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    #[serde(skip_serializing_if = "Patch::is_keep")]
+    pub avatar_url: Patch<String>,
 }
 
 /// Typed client of the Search block.

@@ -3,8 +3,53 @@
 //! partial at times, so every attribute is optional and unknown fields are ignored.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 use serde_json::Value;
+
+/// One field of a partial write (PATCH or a Rails update): left as the block holds it, set,
+/// or cleared with an explicit JSON `null`. Skip `Keep` with
+/// `#[serde(skip_serializing_if = "Patch::is_keep")]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Patch<T> {
+    /// Not sent: the block keeps its value.
+    #[default]
+    Keep,
+    /// Sent as `null`: the block clears its value.
+    Clear,
+    /// Sent as this value.
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// Whether the field is left out of the body.
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+
+    /// `Set` for a value, `Keep` for none (a create, or an update that leaves it alone).
+    pub fn set_or_keep(value: Option<T>) -> Self {
+        value.map_or(Self::Keep, Self::Set)
+    }
+
+    /// The same patch with the value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Self::Keep => Patch::Keep,
+            Self::Clear => Patch::Clear,
+            Self::Set(value) => Patch::Set(f(value)),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Patch<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // `Keep` is skipped by the containing struct; written alone it reads as absent.
+            Self::Keep | Self::Clear => serializer.serialize_none(),
+            Self::Set(value) => value.serialize(serializer),
+        }
+    }
+}
 
 /// One page of a list, whatever the block's pagination style.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]

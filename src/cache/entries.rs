@@ -27,6 +27,8 @@ pub enum Resource {
     SalesUsersPage,
     /// Every Sales entity (the block has no entity detail endpoint).
     SalesEntities,
+    /// Sales entities list page.
+    SalesEntitiesPage,
     /// Search identity by unique id.
     SearchIdentity,
     /// Assets user by unique id.
@@ -37,10 +39,14 @@ pub enum Resource {
     AssetsUserEntities,
     /// An Assets user's ownership records.
     AssetsUserOwnership,
+    /// The whole Assets users list (the block documents no pagination).
+    AssetsUsersList,
     /// B2B user by id.
     B2bUser,
     /// B2B user matched by email.
     B2bUserByEmail,
+    /// B2B users list page.
+    B2bUsersPage,
     /// CRM person by id.
     CrmPerson,
     /// CRM persons list page.
@@ -55,12 +61,18 @@ impl Resource {
     /// The block that owns the resource.
     pub fn block(self) -> BlockName {
         match self {
-            Self::SalesUser | Self::SalesCustomer | Self::SalesUsersPage | Self::SalesEntities => BlockName::Sales,
+            Self::SalesUser
+            | Self::SalesCustomer
+            | Self::SalesUsersPage
+            | Self::SalesEntities
+            | Self::SalesEntitiesPage => BlockName::Sales,
             Self::SearchIdentity => BlockName::Search,
-            Self::AssetsUser | Self::AssetsUserAssets | Self::AssetsUserEntities | Self::AssetsUserOwnership => {
-                BlockName::Assets
-            }
-            Self::B2bUser | Self::B2bUserByEmail => BlockName::B2b,
+            Self::AssetsUser
+            | Self::AssetsUserAssets
+            | Self::AssetsUserEntities
+            | Self::AssetsUserOwnership
+            | Self::AssetsUsersList => BlockName::Assets,
+            Self::B2bUser | Self::B2bUserByEmail | Self::B2bUsersPage => BlockName::B2b,
             Self::CrmPerson | Self::CrmPersonsPage | Self::CrmOrganization | Self::CrmOrganizationsPage => {
                 BlockName::Crm
             }
@@ -74,13 +86,16 @@ impl Resource {
             Self::SalesCustomer => "sales_customer",
             Self::SalesUsersPage => "sales_users_page",
             Self::SalesEntities => "sales_entities",
+            Self::SalesEntitiesPage => "sales_entities_page",
             Self::SearchIdentity => "search_identity",
             Self::AssetsUser => "assets_user",
             Self::AssetsUserAssets => "assets_user_assets",
             Self::AssetsUserEntities => "assets_user_entities",
             Self::AssetsUserOwnership => "assets_user_ownership",
+            Self::AssetsUsersList => "assets_users_list",
             Self::B2bUser => "b2b_user",
             Self::B2bUserByEmail => "b2b_user_by_email",
+            Self::B2bUsersPage => "b2b_users_page",
             Self::CrmPerson => "crm_person",
             Self::CrmPersonsPage => "crm_persons_page",
             Self::CrmOrganization => "crm_organization",

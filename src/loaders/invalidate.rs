@@ -3,9 +3,9 @@
 //! DataLoader memo.
 
 use super::{
-    AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserKey, AssetsUserOwnershipKey, B2bEmailKey, B2bUserKey,
-    Loaders, OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey, SalesCustomerKey, SalesEntityKey,
-    SalesUserKey, SalesUsersPageKey, SearchIdentityKey,
+    AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserKey, AssetsUserOwnershipKey, AssetsUsersKey, B2bEmailKey,
+    B2bUserKey, B2bUsersPageKey, Loaders, OrganizationKey, OrganizationsPageKey, PersonKey, PersonsPageKey,
+    SalesCustomerKey, SalesEntitiesPageKey, SalesEntityKey, SalesUserKey, SalesUsersPageKey, SearchIdentityKey,
 };
 use crate::cache::Resource;
 
@@ -17,7 +17,7 @@ pub enum Touched {
         /// The shared unique id.
         id: String,
     },
-    /// A B2B user, and the email lookups that may have matched it.
+    /// A B2B user, the email lookups that may have matched it, and the users list.
     B2bUser {
         /// The B2B id, when known.
         id: Option<i64>,
@@ -39,7 +39,8 @@ pub enum Touched {
         /// The organization UUID.
         id: String,
     },
-    /// A Sales entity (the whole entity index is rebuilt on the next read).
+    /// A Sales entity (the whole entity index is rebuilt on the next read), and the
+    /// entities list.
     SalesEntity,
 }
 
@@ -60,25 +61,26 @@ pub fn forget(loaders: impl std::ops::Deref<Target = Loaders>, touched: &Touched
                     Resource::AssetsUserOwnership,
                 ],
                 id,
-                &[Resource::SalesUsersPage],
+                &[Resource::SalesUsersPage, Resource::AssetsUsersList],
             );
             loaders.clear::<SalesUserKey>();
             loaders.clear::<SalesUsersPageKey>();
             loaders.clear::<SalesCustomerKey>();
             loaders.clear::<SearchIdentityKey>();
             loaders.clear::<AssetsUserKey>();
+            loaders.clear::<AssetsUsersKey>();
             loaders.clear::<AssetsUserAssetsKey>();
             loaders.clear::<AssetsUserEntitiesKey>();
             loaders.clear::<AssetsUserOwnershipKey>();
         }
         Touched::B2bUser { id, email } => {
-            if let Some(id) = id {
-                cache.invalidate_record(Resource::B2bUser, &id.to_string(), &[]);
-            }
+            let id = id.map(|id| id.to_string()).unwrap_or_default();
+            cache.invalidate_record(Resource::B2bUser, &id, &[Resource::B2bUsersPage]);
             if let Some(email) = email {
                 cache.invalidate_record(Resource::B2bUserByEmail, &email.trim().to_lowercase(), &[]);
             }
             loaders.clear::<B2bUserKey>();
+            loaders.clear::<B2bUsersPageKey>();
             loaders.clear::<B2bEmailKey>();
         }
         Touched::Person { id } => {
@@ -110,8 +112,13 @@ pub fn forget(loaders: impl std::ops::Deref<Target = Loaders>, touched: &Touched
             loaders.clear::<PersonsPageKey>();
         }
         Touched::SalesEntity => {
-            cache.invalidate_record(Resource::SalesEntities, "all", &[Resource::SalesEntities]);
+            cache.invalidate_record(
+                Resource::SalesEntities,
+                "all",
+                &[Resource::SalesEntities, Resource::SalesEntitiesPage],
+            );
             loaders.clear::<SalesEntityKey>();
+            loaders.clear::<SalesEntitiesPageKey>();
         }
     }
 }

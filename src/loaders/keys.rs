@@ -192,6 +192,40 @@ async fn sales_entity_index(loader: &BlockLoader) -> Result<HashMap<String, Sale
         .collect())
 }
 
+/// A page of the Sales entities list (`salesEntities`; finding one entity by id is
+/// [`SalesEntityKey`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SalesEntitiesPageKey {
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size (`records`).
+    pub records: u32,
+}
+
+impl RecordKey for SalesEntitiesPageKey {
+    type Record = RecordPage<SalesEntity>;
+    const RESOURCE: Resource = Resource::SalesEntitiesPage;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        format!("page={}&records={}", self.page, self.records)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let page = loader.clients().sales()?.list_entities(self.page, self.records).await?;
+        // List items lack the entity's email (the documented list example shows none).
+        Ok(Some(primed_page::<Self>(loader, page, Record::partial).await))
+    }
+}
+
+impl PageKey for SalesEntitiesPageKey {
+    type ItemKey = SalesEntityKey;
+
+    fn item_key(entity: &SalesEntity) -> SalesEntityKey {
+        SalesEntityKey(entity.unique_id.clone().unwrap_or_default())
+    }
+}
+
 id_key!(
     /// A Search identity by unique id.
     SearchIdentityKey => SearchIdentity, SearchIdentity, |clients, id| clients.search()?.get_identity(id).await
@@ -201,6 +235,39 @@ id_key!(
     /// An Assets user by unique id.
     AssetsUserKey => AssetsUser, AssetsUser, |clients, id| clients.assets()?.get_user(id).await
 );
+
+/// The whole Assets users list (`assetsUsers`): the block documents no pagination, so the
+/// list is read once (to the end, see `AssetsClient::list_users`) and paged by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AssetsUsersKey;
+
+impl RecordKey for AssetsUsersKey {
+    type Record = RecordPage<AssetsUser>;
+    const RESOURCE: Resource = Resource::AssetsUsersList;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        "all".to_owned()
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let users = loader.clients().assets()?.list_users().await?;
+        let page = Page {
+            total: Some(users.len() as u64),
+            has_next: Some(false),
+            items: users,
+        };
+        Ok(Some(primed_page::<Self>(loader, page, Record::partial).await))
+    }
+}
+
+impl PageKey for AssetsUsersKey {
+    type ItemKey = AssetsUserKey;
+
+    fn item_key(user: &AssetsUser) -> AssetsUserKey {
+        AssetsUserKey(user.unique_id.clone().unwrap_or_default())
+    }
+}
 
 id_key!(
     /// An Assets user's assets.
@@ -231,6 +298,45 @@ impl RecordKey for B2bUserKey {
 
     async fn fetch(&self, loader: &BlockLoader) -> Result<Option<B2bUser>, BlockError> {
         loader.clients().b2b()?.get_user(self.0).await
+    }
+}
+
+/// A page of the B2B users list (`b2bUsers`), with its filters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct B2bUsersPageKey {
+    /// Filters.
+    pub filter: B2bUserFilter,
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size (`limit`).
+    pub limit: u32,
+}
+
+impl RecordKey for B2bUsersPageKey {
+    type Record = RecordPage<B2bUser>;
+    const RESOURCE: Resource = Resource::B2bUsersPage;
+    const KIND: EntryKind = EntryKind::List;
+
+    fn cache_id(&self) -> String {
+        format!("{:?}|{}|{}", self.filter, self.page, self.limit)
+    }
+
+    async fn fetch(&self, loader: &BlockLoader) -> Result<Option<Self::Record>, BlockError> {
+        let page = loader
+            .clients()
+            .b2b()?
+            .list_users(&self.filter, self.limit, self.page)
+            .await?;
+        // List items carry the detail answer's fields.
+        Ok(Some(primed_page::<Self>(loader, page, Record::complete).await))
+    }
+}
+
+impl PageKey for B2bUsersPageKey {
+    type ItemKey = B2bUserKey;
+
+    fn item_key(user: &B2bUser) -> B2bUserKey {
+        B2bUserKey(user.id)
     }
 }
 

@@ -4,12 +4,16 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{errors::IntoGraphql, load_one, loaders};
+use super::{
+    errors::{IntoGraphql, SchemaError},
+    load_one, loaders,
+    pagination::connection_objects,
+};
 use crate::{
-    blocks::{assets, b2b, sales, search},
+    blocks::{BlockName, assets, b2b, sales, search},
     cache::Record,
     loaders::{AssetsUserAssetsKey, AssetsUserEntitiesKey, AssetsUserOwnershipKey, SalesUserKey},
 };
@@ -133,6 +137,7 @@ impl From<&sales::SalesCustomer> for SalesCustomer {
 
 /// An entity (organization) in the Sales block.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SalesEntity {
     /// Unique id (the CRM organization id for organizations registered through the gateway).
     pub unique_id: Option<String>,
@@ -147,6 +152,30 @@ pub struct SalesEntity {
     /// When the entity was created.
     pub created_at: Option<DateTime<Utc>>,
 }
+
+#[ComplexObject]
+impl SalesEntity {
+    /// The entity's Sales `unique_id` (the CRM organization id for organizations registered
+    /// through the gateway): a stable key for client caches.
+    async fn id(&self) -> Result<ID> {
+        self.unique_id
+            .clone()
+            .map(ID)
+            .ok_or(SchemaError::MissingField {
+                block: BlockName::Sales,
+                field: "unique_id",
+            })
+            .gql()
+    }
+}
+
+connection_objects!(
+    SalesEntity,
+    "SalesEntityConnection",
+    "SalesEntityEdge",
+    "A page of Sales entities with Relay cursors.",
+    "A Sales entity with its cursor."
+);
 
 impl From<&sales::SalesEntity> for SalesEntity {
     fn from(e: &sales::SalesEntity) -> Self {
@@ -253,8 +282,20 @@ impl AssetsUser {
     }
 }
 
+connection_objects!(
+    AssetsUser,
+    "AssetsUserConnection",
+    "AssetsUserEdge",
+    "A page of Assets users with Relay cursors.",
+    "An Assets user with its cursor."
+);
+
 #[ComplexObject]
 impl AssetsUser {
+    /// The user's Assets `unique_id` (the shared identity id): a stable key for client caches.
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
     /// Assets assigned to the user.
     async fn assets(&self, ctx: &Context<'_>) -> Result<Vec<Asset>> {
         let list = load_one(loaders(ctx)?, AssetsUserAssetsKey(self.id.clone()))
@@ -395,6 +436,95 @@ pub struct B2bUser {
     pub date_joined: Option<DateTime<Utc>>,
     /// Last login.
     pub last_login: Option<DateTime<Utc>>,
+}
+
+connection_objects!(
+    B2bUser,
+    "B2BUserConnection",
+    "B2BUserEdge",
+    "A page of B2B users with Relay cursors.",
+    "A B2B user with its cursor."
+);
+
+/// Kind of a B2B division.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "B2BDivisionType")]
+pub enum B2bDivisionType {
+    /// A main division.
+    Main,
+    /// A sub-division.
+    Sub,
+}
+
+impl B2bDivisionType {
+    /// The block's wire value.
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Sub => "sub",
+        }
+    }
+}
+
+/// Filters of the B2B users list; all given ones must match. Text filters match when the
+/// user's value contains the text, in any case.
+#[derive(InputObject, Debug, Clone, Default)]
+#[graphql(name = "B2BUserFilter")]
+pub struct B2bUserFilter {
+    /// Only the user with this id.
+    pub id: Option<i64>,
+    /// Only users whose email contains this text (any case).
+    pub email: Option<String>,
+    /// Only users whose first name contains this text (any case).
+    pub first_name: Option<String>,
+    /// Only users whose last name contains this text (any case).
+    pub last_name: Option<String>,
+    /// Only users whose phone number contains this text (any case).
+    pub phone_number: Option<String>,
+    /// Only users of this division (its id).
+    pub division: Option<i64>,
+    /// Only active (true) or inactive (false) users.
+    pub is_active: Option<bool>,
+    /// Only users of divisions of this kind.
+    pub division_type: Option<B2bDivisionType>,
+}
+
+/// Longest text a B2B text filter takes (the longest email, RFC 5321).
+const MAX_B2B_FILTER_TEXT: usize = 254;
+
+impl B2bUserFilter {
+    /// The filter in wire form; a bad value is `BAD_USER_INPUT` naming it, before any call.
+    pub fn to_wire(&self) -> Result<b2b::B2bUserFilter, SchemaError> {
+        let positive = |value: Option<i64>, name: &str| match value {
+            Some(value) if value <= 0 => Err(SchemaError::bad_input(format!(
+                "`filter.{name}` must be a positive integer, got {value}"
+            ))),
+            value => Ok(value),
+        };
+        let text = |value: &Option<String>, name: &str| match value.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(text)
+                if text.is_empty()
+                    || text.chars().count() > MAX_B2B_FILTER_TEXT
+                    || text.chars().any(char::is_control) =>
+            {
+                Err(SchemaError::bad_input(format!(
+                    "`filter.{name}` must be 1 to {MAX_B2B_FILTER_TEXT} characters without control characters"
+                )))
+            }
+            Some(text) => Ok(Some(text.to_owned())),
+        };
+        Ok(b2b::B2bUserFilter {
+            id: positive(self.id, "id")?,
+            is_active: self.is_active,
+            email: text(&self.email, "email")?,
+            division: positive(self.division, "division")?,
+            division_type: self.division_type.map(|kind| kind.wire().to_owned()),
+            first_name: text(&self.first_name, "firstName")?,
+            last_name: text(&self.last_name, "lastName")?,
+            phone_number: text(&self.phone_number, "phoneNumber")?,
+        })
+    }
 }
 
 /// A B2B division.

@@ -142,8 +142,9 @@ impl Person {
         }
     }
 
-    /// Wraps a record of a page whose links were read together (see `linked_identity`).
-    fn with_linked_identity(record: Arc<Record<crm::CrmPerson>>, linked: Option<String>) -> Self {
+    /// Wraps a record whose identity link is already known: read together with a page's
+    /// (see `linked_identity`), or the one a merge preview says it would have.
+    pub fn with_linked_identity(record: Arc<Record<crm::CrmPerson>>, linked: Option<String>) -> Self {
         Self {
             record,
             linked_identity: Some(linked),
@@ -169,6 +170,11 @@ impl Person {
     /// The CRM person UUID.
     async fn id(&self) -> ID {
         ID(self.data().id.clone())
+    }
+    /// The CRM platform the person belongs to (read-only: the CRM sets it from the
+    /// gateway's credentials).
+    async fn platform(&self) -> Option<i64> {
+        self.data().platform
     }
     /// Display name.
     async fn name(&self) -> Result<&str> {
@@ -293,6 +299,11 @@ impl Organization {
     async fn id(&self) -> ID {
         ID(self.data().id.clone())
     }
+    /// The CRM platform the organization belongs to (read-only: the CRM sets it from the
+    /// gateway's credentials).
+    async fn platform(&self) -> Option<i64> {
+        self.data().platform
+    }
     /// Display name, unique per platform.
     async fn name(&self) -> Result<&str> {
         required(self.data().name.as_deref(), "name")
@@ -317,20 +328,22 @@ impl Organization {
     async fn updated_at(&self) -> Result<DateTime<Utc>> {
         required(self.data().updated_at, "updated_at")
     }
-    /// The organization's persons.
+    /// The organization's persons, optionally filtered further.
     #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
     async fn persons(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20, desc = "How many persons to return (0 to 100).")] first: i32,
         #[graphql(desc = "Return persons after this cursor.")] after: Option<String>,
-        #[graphql(desc = "Only persons in this lifecycle stage.")] lifecycle_stage: Option<LifecycleStage>,
+        #[graphql(desc = "Only persons in this lifecycle stage (the same as `filter.lifecycleStage`; \
+                          giving both with different stages is `BAD_USER_INPUT`).")]
+        lifecycle_stage: Option<LifecycleStage>,
+        #[graphql(desc = "Filters; all given ones must match. The organization is this one: \
+                          `organizationId`, when given, must name it (another organization is \
+                          `BAD_USER_INPUT`).")]
+        filter: Option<PersonFilter>,
     ) -> Result<PagedConnection<Person>> {
-        let filter = crm::PersonFilter {
-            organization: Some(self.data().id.clone()),
-            lifecycle_stage: lifecycle_stage.map(|s| s.wire().to_owned()),
-            ..crm::PersonFilter::default()
-        };
+        let filter = organization_person_filter(&self.data().id, lifecycle_stage, filter)?;
         persons_connection(ctx, "organization-persons", filter, first, after).await
     }
     /// The Sales entity registered for this organization (its `unique_id` is this id).
@@ -398,6 +411,43 @@ pub async fn organizations_connection(
 /// Person filter arguments in wire form.
 pub fn person_filter(filter: Option<PersonFilter>) -> Result<crm::PersonFilter> {
     filter.unwrap_or_default().to_wire().gql()
+}
+
+/// The persons filter of `Organization.persons`: `filter` with the organization implied
+/// (a filter naming another organization is refused, not overridden) and the older
+/// `lifecycleStage` argument folded in.
+fn organization_person_filter(
+    organization_id: &str,
+    lifecycle_stage: Option<LifecycleStage>,
+    filter: Option<PersonFilter>,
+) -> Result<crm::PersonFilter> {
+    let filter = filter.unwrap_or_default();
+    let stage = match (lifecycle_stage, filter.lifecycle_stage) {
+        (Some(argument), Some(filtered)) if argument != filtered => {
+            return Err(SchemaError::bad_input(format!(
+                "`lifecycleStage` ({}) and `filter.lifecycleStage` ({}) differ; give one",
+                argument.wire().to_uppercase(),
+                filtered.wire().to_uppercase()
+            )))
+            .gql();
+        }
+        (argument, filtered) => argument.or(filtered),
+    };
+    let mut wire = PersonFilter {
+        lifecycle_stage: stage,
+        ..filter
+    }
+    .to_wire()
+    .gql()?;
+    let own = parse_uuid(organization_id, "id").unwrap_or_else(|_| organization_id.to_owned());
+    if let Some(named) = wire.organization.as_deref().filter(|named| *named != own) {
+        return Err(SchemaError::bad_input(format!(
+            "`filter.organizationId` ({named}) is not this organization ({own}); use `Query.persons` to list another organization's persons"
+        )))
+        .gql();
+    }
+    wire.organization = Some(organization_id.to_owned());
+    Ok(wire)
 }
 
 /// Organization filter arguments in wire form.

@@ -6,9 +6,9 @@
 use async_graphql::SimpleObject;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use std::sync::Arc;
+use std::{convert::Infallible, sync::Arc};
 
-use async_graphql::Context;
+use async_graphql::{Context, dataloader::Loader};
 use futures::future::join_all;
 
 use super::{
@@ -18,7 +18,7 @@ use super::{
 use crate::{
     cache::Record,
     limits::MAX_FIRST,
-    loaders::{BlockLoader, Loaded, PageKey, RecordKey, RecordPage, remember},
+    loaders::{BlockLoader, Loaded, Loaders, PageKey, RecordKey, RecordPage, remember},
 };
 
 /// A page of a list with Relay cursors (exposed as `IdentityConnection`,
@@ -198,22 +198,48 @@ pub fn connection<T, N>(
     }
 }
 
+/// What a connection needs of the request's loader: it answers the page key `K` with pages
+/// of `T`, and the key of its items with single `T`s.
+pub trait LoadsPages<K: PageKey, T>:
+    Loader<K, Value = Loaded<RecordPage<T>>, Error = Infallible> + Loader<K::ItemKey, Value = Loaded<T>, Error = Infallible>
+{
+}
+
+impl<K: PageKey, T, L> LoadsPages<K, T> for L where
+    L: Loader<K, Value = Loaded<RecordPage<T>>, Error = Infallible>
+        + Loader<K::ItemKey, Value = Loaded<T>, Error = Infallible>
+{
+}
+
+/// Feeds a page's items to this request's item loader, so later reads of them in the same
+/// operation cost nothing.
+async fn feed_items<K, T>(loaders: &Loaders, items: &[Arc<Record<T>>])
+where
+    K: PageKey<ItemKey: RecordKey<Record = T>>,
+    T: Send + Sync + 'static,
+    BlockLoader: LoadsPages<K, T>,
+{
+    let fed = items
+        .iter()
+        .map(|record| (K::item_key(&record.data), record.clone()))
+        .collect();
+    remember(loaders, fed).await;
+}
+
 /// Fetches the pages covering `window` concurrently and feeds every item to this
 /// request's item loader (the shared cache got them when a page was fetched), unless a
 /// page is a stale copy standing in for its failed block. Any failing
 /// page fails the whole connection. A 404 for a page after the first (DRF's "invalid
 /// page") reads as the end of the list.
-pub async fn fetch_window<K, T, I>(
+pub async fn fetch_window<K, T>(
     ctx: &Context<'_>,
     window: Window,
     page_key: impl Fn(u32, u32) -> K,
 ) -> async_graphql::Result<Fetched<Arc<Record<T>>>>
 where
-    K: PageKey<ItemKey = I>,
-    I: RecordKey<Record = T>,
+    K: PageKey<ItemKey: RecordKey<Record = T>>,
     T: Send + Sync + 'static,
-    BlockLoader: async_graphql::dataloader::Loader<K, Value = Loaded<RecordPage<T>>, Error = std::convert::Infallible>
-        + async_graphql::dataloader::Loader<I, Value = Loaded<T>, Error = std::convert::Infallible>,
+    BlockLoader: LoadsPages<K, T>,
 {
     let loaders = loaders(ctx)?;
     let (size, pages) = window.pages();
@@ -239,14 +265,44 @@ where
     // Items of a stale page are labelled at the connection's path; a later read of one of
     // them in this operation goes to the cache (and is labelled there) instead.
     if !stale {
-        let items = fetched
-            .items
-            .iter()
-            .map(|record| (K::item_key(&record.data), record.clone()))
-            .collect();
-        remember(&loaders, items).await;
+        feed_items::<K, T>(&loaders, &fetched.items).await;
     }
     Ok(fetched)
+}
+
+/// Like [`fetch_window`] for a list the block answers whole (it documents no pagination):
+/// the one list is loaded (and cached) through `key`, the covering pages are cut from it
+/// here, and their items are fed to this request's item loader (unless the list is a stale
+/// copy standing in for its failed block). The key's fetch reads the list to the end or
+/// fails, so `totalCount` is its length.
+pub async fn fetch_whole_list_window<K, T>(
+    ctx: &Context<'_>,
+    window: Window,
+    key: K,
+) -> async_graphql::Result<Fetched<Arc<Record<T>>>>
+where
+    K: PageKey<ItemKey: RecordKey<Record = T>>,
+    T: Send + Sync + 'static,
+    BlockLoader: LoadsPages<K, T>,
+{
+    let loaders = loaders(ctx)?;
+    let list = load_one(loaders, key).await.gql()?;
+    let all: &[Arc<Record<T>>] = list.as_ref().map_or(&[], |list| &list.data.items);
+    let (size, pages) = window.pages();
+    let first_page = u64::from(pages.first().copied().unwrap_or(1));
+    let start = (first_page - 1).saturating_mul(u64::from(size));
+    let end = start.saturating_add(u64::from(size) * pages.len() as u64);
+    let len = all.len() as u64;
+    let covering = |at: u64| usize::try_from(at.min(len)).unwrap_or(all.len());
+    let items: Vec<Arc<Record<T>>> = all[covering(start)..covering(end)].to_vec();
+    if !list.as_ref().is_some_and(|list| loaders.is_stale(list)) {
+        feed_items::<K, T>(&loaders, &items).await;
+    }
+    Ok(Fetched {
+        items,
+        total: Some(len),
+        more_after: Some(end < len),
+    })
 }
 
 /// The connection of `window` from fetched records.

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::{
-    block_types::B2bUser,
+    block_types::{AssetsUser, B2bUser, B2bUserFilter, SalesEntity},
     crm::{
         Organization, OrganizationFilter, Person, PersonFilter, organization_filter, organizations_connection,
         parse_uuid, person_filter, persons_connection,
@@ -11,17 +11,19 @@ use super::{
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
     identity_links, load_one, loaders,
-    pagination::{PagedConnection, Window, fetch_window, paged},
+    pagination::{PagedConnection, Window, fetch_whole_list_window, fetch_window, paged},
 };
-use crate::loaders::{B2bUserKey, OrganizationKey, PersonKey, SalesUsersPageKey};
+use crate::loaders::{
+    AssetsUsersKey, B2bUserKey, B2bUsersPageKey, OrganizationKey, PersonKey, SalesEntitiesPageKey, SalesUsersPageKey,
+};
 
 /// Longest identity id accepted (the CRM's `unique_id` holds at most 128 characters).
 const MAX_IDENTITY_ID_LEN: usize = 128;
 
-/// Read access to identities, persons, organizations and B2B users.
+/// Read access to identities, persons, organizations and each block's own lists.
 pub struct QueryRoot;
 
-/// Read access to identities, persons, organizations and B2B users.
+/// Read access to identities, persons, organizations and each block's own lists.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// An identity by its shared 23blocks unique id; null when none of the blocks the
@@ -127,6 +129,65 @@ impl QueryRoot {
         }
         let record = load_one(loaders(ctx)?, B2bUserKey(i64::from(id))).await.gql()?;
         Ok(record.map(|r| B2bUser::from(&r.data)))
+    }
+
+    /// B2B users, optionally filtered, in the block's order, with the block's `totalCount`.
+    /// The B2B block lists only users that have a Commerce `remoteId` (see
+    /// `assignB2BRemoteId`); `b2bUser(id)` reads any user.
+    #[graphql(
+        name = "b2bUsers",
+        complexity = "crate::limits::connection_complexity(first, child_complexity)"
+    )]
+    async fn b2b_users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many users to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return users after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Filters; all given ones must match.")] filter: Option<B2bUserFilter>,
+    ) -> Result<PagedConnection<B2bUser>> {
+        let filter = filter.unwrap_or_default().to_wire().gql()?;
+        let window = Window::parse("b2bUsers", first, after.as_deref()).gql()?;
+        let fetched = fetch_window(ctx, window, |page, limit| B2bUsersPageKey {
+            filter: filter.clone(),
+            page,
+            limit,
+        })
+        .await?;
+        Ok(paged("b2bUsers", window, fetched, |record| B2bUser::from(&record.data)))
+    }
+
+    /// The Sales entities list, in the block's order. (An organization's own entity is
+    /// `Organization.salesEntity`.)
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
+    async fn sales_entities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many entities to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return entities after this cursor.")] after: Option<String>,
+    ) -> Result<PagedConnection<SalesEntity>> {
+        let window = Window::parse("salesEntities", first, after.as_deref()).gql()?;
+        let fetched = fetch_window(ctx, window, |page, records| SalesEntitiesPageKey { page, records }).await?;
+        Ok(paged("salesEntities", window, fetched, |record| {
+            SalesEntity::from(&record.data)
+        }))
+    }
+
+    /// The Assets users list, in the block's order. The Assets block documents no
+    /// pagination: the gateway reads the whole list (every page, when a deployment pages it
+    /// anyway), caches it briefly and pages it here; a list the block serves only in part is
+    /// an error, never a shorter list.
+    #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
+    async fn assets_users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many users to return (0 to 100).")] first: i32,
+        #[graphql(desc = "Return users after this cursor.")] after: Option<String>,
+    ) -> Result<PagedConnection<AssetsUser>> {
+        let window = Window::parse("assetsUsers", first, after.as_deref()).gql()?;
+        let fetched = fetch_whole_list_window(ctx, window, AssetsUsersKey).await?;
+        Ok(paged("assetsUsers", window, fetched, |record| {
+            AssetsUser::new(record.data.unique_id.clone().unwrap_or_default(), &record.data)
+        }))
     }
 }
 

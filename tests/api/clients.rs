@@ -11,6 +11,7 @@ use blocks_gateway::blocks::{
     crm::{InviteOutcome, InviteRequest, OrganizationFields, OrganizationFilter, PersonFields, PersonFilter},
     sales::{SalesCustomerFields, SalesEntityFields, SalesUserFields},
     search::SearchIdentityFields,
+    wire::Patch,
 };
 use blocks_sandbox::{DemoB2bUser, DemoIdentity, DemoPerson, RecordedRequest};
 use chrono::{DateTime, SecondsFormat, TimeDelta};
@@ -101,6 +102,10 @@ fn some(text: &str) -> Option<String> {
     Some(text.to_owned())
 }
 
+fn set(text: &str) -> Patch<String> {
+    Patch::Set(text.to_owned())
+}
+
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -164,8 +169,8 @@ async fn sales_registers_a_user_once() {
     let id = new_id();
     let fields = SalesUserFields {
         email: some("jane.smith@example.com"),
-        first_name: some("Jane"),
-        display_name: some("Jane Smith"),
+        first_name: set("Jane"),
+        display_name: set("Jane Smith"),
         ..SalesUserFields::default()
     };
 
@@ -201,8 +206,8 @@ async fn sales_updates_a_user_and_gets_a_partial_answer() {
     let sales = app.gateway.clients().sales().expect("sales configured");
     let identity = everywhere(&app);
     let fields = SalesUserFields {
-        display_name: some("Jane S."),
-        phone: some("+1987654321"),
+        display_name: set("Jane S."),
+        phone: set("+1987654321"),
         ..SalesUserFields::default()
     };
 
@@ -342,7 +347,7 @@ async fn search_gets_registers_and_updates_identities_without_trailing_slashes()
     let id = new_id();
     let fields = SearchIdentityFields {
         email: some("new.user@example.com"),
-        name: some("New User"),
+        name: set("New User"),
         ..SearchIdentityFields::default()
     };
     let registered = search.register_identity(&id, &fields).await.expect("201");
@@ -360,8 +365,8 @@ async fn search_gets_registers_and_updates_identities_without_trailing_slashes()
     assert_eq!(status, 409);
 
     let update = SearchIdentityFields {
-        name: some("John Updated"),
-        avatar_url: some("https://example.com/new-avatar.jpg"),
+        name: set("John Updated"),
+        avatar_url: set("https://example.com/new-avatar.jpg"),
         ..SearchIdentityFields::default()
     };
     let updated = search.update_identity(&id, &update).await.expect("200");
@@ -451,8 +456,8 @@ async fn assets_registers_and_updates_users() {
     let id = new_id();
     let fields = AssetsUserFields {
         email: some("new.user@example.com"),
-        username: some("newuser"),
-        display_name: some("New User"),
+        username: set("newuser"),
+        display_name: set("New User"),
         ..AssetsUserFields::default()
     };
 
@@ -467,7 +472,7 @@ async fn assets_registers_and_updates_users() {
     assert_eq!(user.assets_count, Some(0));
 
     let update = AssetsUserFields {
-        display_name: some("John D."),
+        display_name: set("John D."),
         ..AssetsUserFields::default()
     };
     let updated = assets.update_user(&id, &update).await.expect("200");
@@ -793,9 +798,9 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
     let crm = app.gateway.clients().crm().expect("crm configured");
     let fields = OrganizationFields {
         name: some("Zephyr Freight"),
-        address: Some(json!({"city": "Lisbon"})),
-        owner: Some(Some(2)),
-        metadata: Some(json!({"industry": "logistics"})),
+        address: Patch::Set(json!({"city": "Lisbon"})),
+        owner: Patch::Set(2),
+        metadata: Patch::Set(json!({"industry": "logistics"})),
     };
 
     let created = crm.create_organization(&fields).await.expect("201");
@@ -830,9 +835,9 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
 
     let replacement = OrganizationFields {
         name: some("Zephyr Logistics"),
-        address: Some(json!({"city": "Porto"})),
-        owner: Some(None),
-        metadata: Some(json!({})),
+        address: Patch::Set(json!({"city": "Porto"})),
+        owner: Patch::Clear,
+        metadata: Patch::Set(json!({})),
     };
     let replaced = crm.replace_organization(&created.id, &replacement).await.expect("200");
     let sent = sent_once(&app, "crm", "PUT", &path, None);
@@ -844,7 +849,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_an_organization() {
     assert_eq!(replaced.owner, None);
 
     let patch = OrganizationFields {
-        metadata: Some(json!({"tier": "gold"})),
+        metadata: Patch::Set(json!({"tier": "gold"})),
         ..OrganizationFields::default()
     };
     let patched = crm.patch_organization(&created.id, &patch).await.expect("200");
@@ -962,7 +967,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
     let fields = PersonFields {
         name: some("Grace Hopper"),
         primary_email: some("grace.hopper@navy.example"),
-        organization: Some(Some(organization.clone())),
+        organization: Patch::Set(organization.clone()),
         lifecycle_stage: some("qualified"),
         unique_id: Some(unique_id.clone()),
         ..PersonFields::default()
@@ -993,7 +998,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
         name: some("Grace B. Hopper"),
         primary_email: some("grace@navy.example"),
         job_title: some("Rear Admiral"),
-        owner: Some(Some(3)),
+        owner: Patch::Set(3),
         lifecycle_stage: some("customer"),
         ..PersonFields::default()
     };
@@ -1024,7 +1029,7 @@ async fn crm_creates_reads_replaces_patches_and_deletes_a_person() {
     assert_eq!(patched.organization, some(&organization));
 
     let clear = PersonFields {
-        organization: Some(None),
+        organization: Patch::Clear,
         ..PersonFields::default()
     };
     let cleared = crm.patch_person(&created.id, &clear).await.expect("200");

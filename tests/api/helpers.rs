@@ -4,7 +4,11 @@
 use std::{collections::HashMap, net::SocketAddr};
 
 use blocks_gateway::{
-    blocks::http::shared_client,
+    blocks::{
+        BlockName,
+        assets::AssetsClient,
+        http::{BlockAuth, BlockHttp, HttpPolicy, shared_client},
+    },
     cache::CacheSettings,
     config::{ServerSettings, Settings},
     gateway::Gateway,
@@ -12,6 +16,7 @@ use blocks_gateway::{
     server::{self, Readiness},
 };
 use blocks_sandbox::{BlockServer, DemoB2bUser, DemoIndex, DemoPerson, RecordedRequest, Sandbox, SandboxOptions};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -168,6 +173,32 @@ impl TestApp {
             .expect("known block")
     }
 
+    /// The JSON bodies of the requests `block` saw with this method and exact path, in order
+    /// (`Null` for a body that is not JSON).
+    #[allow(dead_code)]
+    pub fn bodies(&self, block: &str, method: &str, path: &str) -> Vec<Value> {
+        self.matching(block, method, path)
+            .map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The query strings of the requests `block` saw with this method and exact path, in
+    /// order (`""` for none).
+    #[allow(dead_code)]
+    pub fn query_strings(&self, block: &str, method: &str, path: &str) -> Vec<String> {
+        self.matching(block, method, path)
+            .map(|r| r.query.unwrap_or_default())
+            .collect()
+    }
+
+    fn matching<'a>(&self, block: &str, method: &'a str, path: &'a str) -> impl Iterator<Item = RecordedRequest> + 'a {
+        self.block(block)
+            .control
+            .requests()
+            .into_iter()
+            .filter(move |r| r.method == method && r.path == path)
+    }
+
     /// Fails when any block saw the same method, path and query twice.
     pub fn assert_no_duplicate_requests(&self) {
         for (block, requests) in self.requests() {
@@ -180,6 +211,24 @@ impl TestApp {
             assert!(duplicates.is_empty(), "{block} saw duplicate requests: {duplicates:?}");
         }
     }
+}
+
+/// An Assets client for a test's own Assets server at `base_url` (any credentials).
+#[allow(dead_code)]
+pub fn assets_client_at(base_url: &str) -> AssetsClient {
+    let auth = BlockAuth::BearerWithAppId {
+        token: SecretString::from("t"),
+        app_id: SecretString::from("a"),
+    };
+    let client = shared_client(std::time::Duration::from_secs(2)).expect("client");
+    let http = BlockHttp::new(
+        BlockName::Assets,
+        base_url.parse().expect("url"),
+        client,
+        auth,
+        HttpPolicy::default(),
+    );
+    AssetsClient::new(http)
 }
 
 /// The first error's `extensions`, or panics with the body.

@@ -2,12 +2,15 @@
 //! the sandbox blocks on loopback.
 
 mod bad_input;
+mod block_lists;
+mod block_writes;
 mod cache;
 mod callers;
 mod clients;
 mod configuration_reference;
 mod conformance;
 mod contract_fixtures;
+mod crm_fields;
 mod deploy_manifests;
 mod explain;
 mod hardening;
@@ -18,6 +21,7 @@ mod limits;
 mod links;
 mod log_capture;
 mod managed_redis;
+mod merge_preview;
 mod metrics_token;
 mod mutations;
 mod observability;

@@ -514,3 +514,124 @@ async fn link_index_examples_link_find_and_unlink_an_identity() {
     assert_eq!(payload["removed"]["externalId"], person.as_str());
     assert_eq!(payload["identity"]["links"], json!([]));
 }
+
+/// The sample variables of the example `name`, as a developer first runs it.
+fn sample_variables(name: &str) -> Value {
+    let example = EXAMPLE_OPERATIONS
+        .iter()
+        .find(|example| example.name == name)
+        .unwrap_or_else(|| panic!("no example operation {name}"));
+    serde_json::from_str(example.variables).expect("sample variables are JSON")
+}
+
+#[tokio::test]
+async fn block_list_examples_run_with_their_sample_variables() {
+    let app = spawn_app().await;
+    let data = run(&app, "B2BUsers", sample_variables("B2BUsers")).await;
+    let users = data["b2bUsers"]["edges"].as_array().expect("edges");
+    assert!(!users.is_empty(), "{data}");
+    for node in users.iter().map(|e| &e["node"]) {
+        assert_eq!(node["division"]["divisionType"], "main");
+        assert_eq!(node["isActive"], true);
+    }
+    let data = run(&app, "SalesEntities", sample_variables("SalesEntities")).await;
+    let demo = &app.sandbox.demo;
+    let entities =
+        demo.organizations.iter().filter(|o| o.has_sales_entity).count() + demo.standalone_sales_entity_ids.len();
+    assert_eq!(data["salesEntities"]["totalCount"], entities, "{data}");
+    assert_eq!(
+        data["salesEntities"]["edges"].as_array().map(Vec::len),
+        Some(entities.min(20))
+    );
+    let data = run(&app, "AssetsUsers", sample_variables("AssetsUsers")).await;
+    let in_assets = app.sandbox.demo.identities.iter().filter(|i| i.in_assets).count();
+    assert_eq!(data["assetsUsers"]["totalCount"], in_assets, "{data}");
+}
+
+#[tokio::test]
+async fn organization_persons_example_filters_within_the_organization() {
+    let app = spawn_app().await;
+    let demo = &app.sandbox.demo;
+    let organization = demo
+        .organizations
+        .iter()
+        .find(|o| {
+            demo.persons
+                .iter()
+                .any(|p| p.organization == Some(o.id) && p.lifecycle_stage == "lead")
+        })
+        .expect("an organization with a lead");
+    let data = run(
+        &app,
+        "OrganizationPersons",
+        json!({ "id": organization.id.to_string(), "filter": { "lifecycleStage": "LEAD" } }),
+    )
+    .await;
+    let page = &data["organization"];
+    assert_eq!(page["platform"], demo.crm_platform_id);
+    let leads = demo
+        .persons
+        .iter()
+        .filter(|p| p.organization == Some(organization.id) && p.lifecycle_stage == "lead")
+        .count();
+    assert_eq!(page["persons"]["totalCount"], leads, "{data}");
+}
+
+#[tokio::test]
+async fn b2b_write_examples_update_a_user_and_assign_a_remote_id() {
+    let app = spawn_app().await;
+    let demo = &app.sandbox.demo;
+    let user = active_b2b_user(demo);
+    let data = run(
+        &app,
+        "UpdateB2BUser",
+        json!({ "id": user.id, "input": { "phoneNumber": "5554443322" } }),
+    )
+    .await;
+    let payload = &data["updateB2BUser"];
+    assert!(user_errors(payload).is_empty(), "{payload}");
+    assert_eq!(payload["b2bUser"]["phoneNumber"], "5554443322");
+
+    let unlisted = demo
+        .b2b_users
+        .iter()
+        .find(|u| !u.listed)
+        .expect("a user without a remote id");
+    let data = run(&app, "AssignB2BRemoteId", json!({ "id": unlisted.id })).await;
+    let payload = &data["assignB2BRemoteId"];
+    assert!(user_errors(payload).is_empty(), "{payload}");
+    assert!(payload["b2bUser"]["remoteId"].is_i64(), "{payload}");
+}
+
+#[tokio::test]
+async fn register_sales_entity_example_is_idempotent() {
+    let app = spawn_app().await;
+    let variables = sample_variables("RegisterSalesEntity");
+    let data = run(&app, "RegisterSalesEntity", variables.clone()).await;
+    assert_eq!(data["registerSalesEntity"]["status"], "CREATED", "{data}");
+    let data = run(&app, "RegisterSalesEntity", variables).await;
+    assert_eq!(data["registerSalesEntity"]["status"], "ALREADY_REGISTERED", "{data}");
+    assert_eq!(
+        data["registerSalesEntity"]["salesEntity"]["id"],
+        "entity-zephyr-freight"
+    );
+}
+
+#[tokio::test]
+async fn preview_merge_example_answers_without_merging() {
+    let app = spawn_app().await;
+    let group = app.sandbox.demo.duplicate_groups[0].clone();
+    let (primary, duplicates) = group.split_first().expect("two or more");
+    let duplicates: Vec<String> = duplicates.iter().map(ToString::to_string).collect();
+    let data = run(
+        &app,
+        "PreviewMergePersons",
+        json!({ "primaryId": primary.to_string(), "duplicateIds": duplicates }),
+    )
+    .await;
+    let payload = &data["mergePersons"];
+    assert_eq!(payload["dryRun"], true);
+    assert!(user_errors(payload).is_empty(), "{payload}");
+    assert_eq!(payload["mergedIds"], json!(duplicates));
+    assert_eq!(app.block("crm").control.count("POST", "/api/crm/persons/merge/"), 0);
+}

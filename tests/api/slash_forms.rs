@@ -4,13 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use axum::{Router, extract::Path, http::StatusCode, response::IntoResponse, routing::get};
-use blocks_gateway::blocks::{
-    BlockName,
-    assets::AssetsClient,
-    http::{BlockAuth, BlockHttp, HttpPolicy, shared_client},
-};
-use secrecy::SecretString;
 use serde_json::json;
+
+use crate::helpers::assets_client_at;
 
 /// A strict Assets server: routes `/users/{id}/` only (with the slash); unknown users are
 /// the contract's JSON 404; unknown routes are axum's plain 404.
@@ -54,19 +50,7 @@ async fn strict_slash_server() -> (String, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn assets_is_reached_in_the_form_its_server_routes_and_keeps_it() {
     let (base, seen) = strict_slash_server().await;
-    let auth = BlockAuth::BearerWithAppId {
-        token: SecretString::from("t"),
-        app_id: SecretString::from("a"),
-    };
-    let client = shared_client(std::time::Duration::from_secs(2)).expect("client");
-    let http = BlockHttp::new(
-        BlockName::Assets,
-        base.parse().expect("url"),
-        client,
-        auth,
-        HttpPolicy::default(),
-    );
-    let assets = AssetsClient::new(http);
+    let assets = assets_client_at(&base);
 
     let first = assets.get_user("u-1").await.expect("reached").expect("found");
     assert_eq!(first.email.as_deref(), Some("strict@example.com"));

@@ -774,3 +774,179 @@ async fn a_request_log_of_capacity_zero_only_counts() {
     assert!(control.requests().is_empty());
     assert_eq!(control.count("GET", "/identities/"), 0);
 }
+
+async fn b2b_list(sandbox: &Sandbox, query: &str) -> Answer {
+    call(
+        sandbox,
+        &sandbox.b2b,
+        Method::GET,
+        &format!("/api/v1/users/?{query}"),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn b2b_list_filters_follow_the_documented_types() {
+    let sandbox = sandbox().await;
+    let list = |query: &'static str| b2b_list(&sandbox, query);
+    let demo = &sandbox.demo;
+    let listed =
+        |keep: &dyn Fn(&crate::DemoB2bUser) -> bool| demo.b2b_users.iter().filter(|u| u.listed && keep(u)).count();
+    let sub: Vec<i64> = demo
+        .b2b_divisions
+        .iter()
+        .filter(|d| d.division_type == "sub")
+        .map(|d| d.id)
+        .collect();
+
+    let found = list("is_active=false&limit=100").await;
+    assert_eq!(found.json["count"], listed(&|u| !u.is_active));
+    let found = list("division_type=sub&limit=100").await;
+    assert_eq!(found.json["count"], listed(&|u| sub.contains(&u.division_id)));
+    let found = list("division=1&first_name=PURCH&last_name=desk&phone_number=0555").await;
+    assert_eq!(
+        found.json["count"],
+        listed(&|u| u.division_id == 1 && u.identity_id.is_none())
+    );
+    let found = list("id=2").await;
+    assert_eq!(found.json["results"][0]["id"], 2);
+    // An unlisted user stays out of the list even when named by id.
+    let unlisted = demo
+        .b2b_users
+        .iter()
+        .find(|u| !u.listed)
+        .expect("a user without a remote id");
+    assert_eq!(
+        b2b_list(&sandbox, &format!("id={}", unlisted.id)).await.json["count"],
+        0
+    );
+
+    for (query, field) in [
+        ("is_active=maybe", "is_active"),
+        ("division_type=both", "division_type"),
+        ("division=999", "division"),
+        ("id=abc", "id"),
+    ] {
+        let refused = list(query).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(refused.json[field].is_array(), "{query}: {}", refused.text);
+    }
+}
+
+#[tokio::test]
+async fn b2b_update_validates_the_division_and_reactivates_the_user() {
+    let sandbox = sandbox().await;
+    let demo = &sandbox.demo;
+    let user = demo
+        .b2b_users
+        .iter()
+        .find(|u| u.is_active && u.division_id != demo.inactive_division_id)
+        .expect("an active user");
+    let path = format!("/api/v1/users/{}/", user.id);
+    let put = |body: Value| call(&sandbox, &sandbox.b2b, Method::PUT, &path, Some(body));
+    let refused = put(json!({ "division": demo.inactive_division_id })).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.json,
+        json!({ "division": ["Deactivated divisions cannot be assigned to users."] })
+    );
+    let deactivated = call(
+        &sandbox,
+        &sandbox.b2b,
+        Method::POST,
+        &format!("{path}deactivate/"),
+        None,
+    )
+    .await;
+    assert_eq!(deactivated.status, StatusCode::OK);
+    let updated = put(json!({ "phone_number": "" })).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.json["phone_number"], "");
+    assert!(
+        updated.json["division"].is_i64(),
+        "the write answer names the division by id"
+    );
+    let shown = call(&sandbox, &sandbox.b2b, Method::GET, &path, None).await;
+    assert_eq!(shown.json["is_active"], true, "an update activates an inactive user");
+    let stuck = demo
+        .b2b_users
+        .iter()
+        .find(|u| u.division_id == demo.inactive_division_id && !u.is_active)
+        .expect("an inactive user in the inactive division");
+    let refused = call(
+        &sandbox,
+        &sandbox.b2b,
+        Method::PUT,
+        &format!("/api/v1/users/{}/", stuck.id),
+        Some(json!({ "first_name": "Still" })),
+    )
+    .await;
+    assert_eq!(refused.json, json!({ "detail": "Division is not active." }));
+    let null = put(json!({ "first_name": null })).await;
+    assert_eq!(null.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn update_remote_id_brings_a_user_into_the_list() {
+    let sandbox = sandbox().await;
+    let user = sandbox
+        .demo
+        .b2b_users
+        .iter()
+        .find(|u| !u.listed)
+        .expect("an unlisted user");
+    let path = format!("/api/v1/users/{}/update_remote_id/", user.id);
+    let answered = call(&sandbox, &sandbox.b2b, Method::POST, &path, None).await;
+    assert_eq!((answered.status, answered.json.clone()), (StatusCode::OK, json!({})));
+    let found = call(
+        &sandbox,
+        &sandbox.b2b,
+        Method::GET,
+        &format!("/api/v1/users/?id={}", user.id),
+        None,
+    )
+    .await;
+    assert_eq!(found.json["count"], 1);
+    assert!(found.json["results"][0]["remote_id"].is_i64());
+}
+
+#[tokio::test]
+async fn crm_free_form_fields_take_null_and_required_text_does_not() {
+    let sandbox = sandbox().await;
+    let person = sandbox.demo.persons[0].id;
+    let path = format!("/api/crm/persons/{person}/");
+    let patched = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::PATCH,
+        &path,
+        Some(json!({ "metadata": null, "emails": null, "job_title": "" })),
+    )
+    .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert!(patched.json["metadata"].is_null() && patched.json["emails"].is_null());
+    assert_eq!(patched.json["platform"], sandbox.demo.crm_platform_id);
+    let refused = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::PATCH,
+        &path,
+        Some(json!({ "name": null })),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json["name"], json!(["This field may not be null."]));
+}
+
+#[tokio::test]
+async fn assets_lists_every_user_without_pagination() {
+    let sandbox = sandbox().await;
+    let listed = call(&sandbox, &sandbox.assets, Method::GET, "/users", None).await;
+    let in_assets = sandbox.demo.identities.iter().filter(|i| i.in_assets).count();
+    assert_eq!(listed.json["data"].as_array().map(Vec::len), Some(in_assets));
+    assert!(
+        listed.json.get("meta").is_none(),
+        "the contract documents no pagination"
+    );
+}

@@ -1,12 +1,12 @@
-//! Identity-level writes: `updateIdentity` (fans out to the 23blocks blocks that know the
-//! identity) and `setB2BUserActive`.
+//! Identity-level writes: `updateIdentity` fans out to the 23blocks blocks that know the
+//! identity.
 
-use async_graphql::{Context, ID, InputObject, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use futures::future::join_all;
 
 use super::{
     outcome::{BlockOutcome, OutcomeStatus, UserError},
-    validate::Checks,
+    validate::{Checks, patch},
 };
 use crate::{
     blocks::{
@@ -14,32 +14,32 @@ use crate::{
     },
     loaders::{AssetsUserKey, SalesUserKey, SearchIdentityKey, Touched, forget},
     schema::{
-        block_types::B2bUser,
-        errors::IntoGraphql,
         identity::{Block, Identity},
         load_one, loaders,
     },
 };
 
-/// Changes to an identity; each block that knows it receives the fields it keeps.
+/// Changes to an identity; each block that knows it receives the fields it keeps. An absent
+/// field is left as it is; `null` clears it (sent as null) in every block that keeps it,
+/// except `email`, which cannot be cleared.
 #[derive(InputObject)]
 pub struct UpdateIdentityInput {
     /// The shared unique id.
     pub id: ID,
-    /// Email (Sales, Search, Assets).
-    pub email: Option<String>,
+    /// Email (Sales, Search, Assets); cannot be cleared.
+    pub email: MaybeUndefined<String>,
     /// First name (Sales).
-    pub first_name: Option<String>,
+    pub first_name: MaybeUndefined<String>,
     /// Last name (Sales).
-    pub last_name: Option<String>,
+    pub last_name: MaybeUndefined<String>,
     /// Display name (Sales, Search `name`, Assets).
-    pub display_name: Option<String>,
+    pub display_name: MaybeUndefined<String>,
     /// Phone number (Sales, Search).
-    pub phone: Option<String>,
+    pub phone: MaybeUndefined<String>,
     /// Username (Assets).
-    pub username: Option<String>,
+    pub username: MaybeUndefined<String>,
     /// Avatar URL (Search, Assets).
-    pub avatar_url: Option<String>,
+    pub avatar_url: MaybeUndefined<String>,
 }
 
 /// What `updateIdentity` did.
@@ -57,9 +57,8 @@ pub struct UpdateIdentityPayload {
 pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> Result<UpdateIdentityPayload> {
     let mut checks = Checks::default();
     let id = checks.identity_id(&["input", "id"], &input.id);
-    if let Some(email) = &input.email {
-        checks.email(&["input", "email"], email);
-    }
+    let email = checks.not_cleared(&["input", "email"], &input.email, "every block that keeps it needs one");
+    let email = email.and_then(|email| checks.email(&["input", "email"], &email));
     let Some(id) = id.filter(|_| checks.passed()) else {
         return Ok(UpdateIdentityPayload {
             user_errors: checks.into_errors(),
@@ -105,7 +104,12 @@ pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> R
             ..UpdateIdentityPayload::default()
         });
     }
-    let results = join_all(updates.iter().map(|block| update_in(clients, &id, &input, *block))).await;
+    let results = join_all(
+        updates
+            .iter()
+            .map(|block| update_in(clients, &id, email.clone(), &input, *block)),
+    )
+    .await;
     for (block, result) in updates.into_iter().zip(results) {
         outcomes.push(match result {
             Ok(()) => BlockOutcome::ok(block, OutcomeStatus::Updated),
@@ -121,7 +125,7 @@ pub async fn update_identity(ctx: &Context<'_>, input: UpdateIdentityInput) -> R
 }
 
 fn has_fields_for(block: Block, input: &UpdateIdentityInput) -> bool {
-    let given = |value: &Option<String>| value.is_some();
+    let given = |value: &MaybeUndefined<String>| !value.is_undefined();
     match block {
         Block::Sales => [
             &input.email,
@@ -145,90 +149,40 @@ fn has_fields_for(block: Block, input: &UpdateIdentityInput) -> bool {
 async fn update_in(
     clients: &BlockClients,
     id: &str,
+    email: Option<String>,
     input: &UpdateIdentityInput,
     block: Block,
 ) -> Result<(), BlockError> {
-    let email = input.email.as_ref().map(|e| e.trim().to_owned());
+    let given = |value: &MaybeUndefined<String>| patch(value.clone());
     match block {
         Block::Sales => {
             let fields = SalesUserFields {
                 email,
-                first_name: input.first_name.clone(),
-                last_name: input.last_name.clone(),
-                display_name: input.display_name.clone(),
-                phone: input.phone.clone(),
+                first_name: given(&input.first_name),
+                last_name: given(&input.last_name),
+                display_name: given(&input.display_name),
+                phone: given(&input.phone),
             };
             clients.sales()?.update_user(id, &fields).await.map(|_| ())
         }
         Block::Search => {
             let fields = SearchIdentityFields {
                 email,
-                name: input.display_name.clone(),
-                phone: input.phone.clone(),
-                avatar_url: input.avatar_url.clone(),
+                name: given(&input.display_name),
+                phone: given(&input.phone),
+                avatar_url: given(&input.avatar_url),
             };
             clients.search()?.update_identity(id, &fields).await.map(|_| ())
         }
         Block::Assets => {
             let fields = AssetsUserFields {
                 email,
-                username: input.username.clone(),
-                display_name: input.display_name.clone(),
-                avatar_url: input.avatar_url.clone(),
+                username: given(&input.username),
+                display_name: given(&input.display_name),
+                avatar_url: given(&input.avatar_url),
             };
             clients.assets()?.update_user(id, &fields).await.map(|_| ())
         }
         _ => Ok(()),
-    }
-}
-
-/// What `setB2BUserActive` did.
-#[derive(SimpleObject, Default)]
-#[graphql(name = "SetB2BUserActivePayload")]
-pub struct SetB2bUserActivePayload {
-    /// The B2B user, read fresh after the change.
-    #[graphql(name = "b2bUser")]
-    pub b2b_user: Option<B2bUser>,
-    /// `NOT_FOUND`, `BAD_USER_INPUT` (an inactive division refuses activation).
-    pub user_errors: Vec<UserError>,
-}
-
-/// Runs `setB2BUserActive`.
-pub async fn set_b2b_user_active(ctx: &Context<'_>, id: i64, active: bool) -> Result<SetB2bUserActivePayload> {
-    let mut checks = Checks::default();
-    checks.positive(&["id"], id);
-    if !checks.passed() {
-        return Ok(SetB2bUserActivePayload {
-            b2b_user: None,
-            user_errors: checks.into_errors(),
-        });
-    }
-    let loaders = loaders(ctx)?;
-    let b2b = loaders.loader().clients().b2b().gql()?;
-    let changed = if active {
-        b2b.activate_user(id).await
-    } else {
-        b2b.deactivate_user(id).await
-    };
-    let fresh = match changed {
-        Ok(()) => b2b.get_user(id).await,
-        Err(error) => Err(error),
-    };
-    let email = fresh.as_ref().ok().and_then(|user| user.as_ref()?.email.clone());
-    forget(loaders, &Touched::B2bUser { id: Some(id), email });
-    match fresh {
-        Ok(Some(user)) => Ok(SetB2bUserActivePayload {
-            b2b_user: Some(B2bUser::from(&user)),
-            user_errors: Vec::new(),
-        }),
-        Ok(None) => Ok(SetB2bUserActivePayload {
-            b2b_user: None,
-            user_errors: vec![UserError::new(&["id"], "NOT_FOUND", format!("no B2B user {id}"))],
-        }),
-        Err(error) if matches!(error.status(), Some(400 | 404)) => Ok(SetB2bUserActivePayload {
-            b2b_user: None,
-            user_errors: vec![UserError::from_block(&error, &["id"])],
-        }),
-        Err(error) => Err(error).gql(),
     }
 }

@@ -10,7 +10,7 @@ use super::{outcome::UserError, validate::Checks};
 use crate::{
     blocks::BlockError,
     error_code::ErrorCode,
-    link_index::{AddOutcome, Link, LinkBlock, LinkIndex, LinkSource, NewLink, canonical_person_id},
+    link_index::{AddOutcome, Link, LinkBlock, LinkIndex, LinkSource, MergeReport, NewLink, canonical_person_id},
     loaders::{AssetsUserKey, B2bUserKey, SalesUserKey, SearchIdentityKey},
     schema::{
         errors::{IntoGraphql, SchemaError, report},
@@ -343,25 +343,24 @@ pub async fn record_registered_email(ctx: &Context<'_>, identity_id: &str, email
     }
 }
 
-/// Moves the links of persons the CRM merged onto the primary, in one transaction. Links
-/// that cannot move (another identity holds the primary) become user errors; an index
-/// failure is reported beside the payload (the CRM merge itself succeeded).
-pub async fn move_merged_links(ctx: &Context<'_>, primary_id: &str, merged_ids: &[String]) -> Vec<UserError> {
+/// Moves the links of persons the CRM merged onto the primary, in one transaction, and says
+/// what moved. An index failure is reported beside the payload (the CRM merge itself
+/// succeeded) and reads as nothing moved.
+pub async fn move_merged_links(ctx: &Context<'_>, primary_id: &str, merged_ids: &[String]) -> MergeReport {
     let merged_ids: Vec<String> = merged_ids.iter().map(|id| canonical_person_id(id)).collect();
     let moved = match link_index(ctx) {
         Ok(index) => index.merge(&canonical_person_id(primary_id), &merged_ids).await,
-        Err(_) => return Vec::new(),
+        Err(_) => return MergeReport::default(),
     };
-    match moved {
-        Ok(report) => report.conflicts.iter().map(stuck_link).collect(),
-        Err(error) => {
-            report(ctx, SchemaError::LinkIndex(error.into()));
-            Vec::new()
-        }
-    }
+    moved.unwrap_or_else(|error| {
+        report(ctx, SchemaError::LinkIndex(error.into()));
+        MergeReport::default()
+    })
 }
 
-fn stuck_link((stuck, holder): &(Link, Link)) -> UserError {
+/// The user error of a link a merge leaves on a merged person (another identity holds the
+/// primary).
+pub fn stuck_link((stuck, holder): &(Link, Link)) -> UserError {
     UserError::new(
         &["input", "primaryId"],
         "ALREADY_LINKED_TO_OTHER_IDENTITY",

@@ -2,26 +2,32 @@
 //! input before any upstream call, reports expected failures as `userErrors`, and forgets
 //! what it touched from the cache before answering.
 
+pub mod b2b_users;
 pub mod identities;
 pub mod link_identity;
+pub mod merge;
 pub mod organizations;
 pub mod outcome;
 pub mod persons;
 pub mod register;
+pub mod sales_entities;
 pub mod validate;
 
 use async_graphql::{Context, ID, Object, Result};
 
-use identities::{SetB2bUserActivePayload, UpdateIdentityInput, UpdateIdentityPayload};
+use b2b_users::{AssignB2bRemoteIdPayload, SetB2bUserActivePayload, UpdateB2bUserInput, UpdateB2bUserPayload};
+use identities::{UpdateIdentityInput, UpdateIdentityPayload};
 use link_identity::{IdentityLinkInput, LinkIdentityPayload, UnlinkIdentityPayload};
+use merge::{MergePersonsInput, MergePersonsPayload};
 use organizations::{CreateOrganizationInput, OrganizationPayload, UpdateOrganizationInput};
 use persons::{
     CreatePersonInput, DeletePayload, InvitePersonInput, InvitePersonPayload, LinkPersonToUserInput,
-    LinkPersonToUserPayload, MergePersonsInput, MergePersonsPayload, PersonPayload, UpdatePersonInput,
+    LinkPersonToUserPayload, PersonPayload, UpdatePersonInput,
 };
 use register::{
     RegisterIdentityInput, RegisterIdentityPayload, RegisterOrganizationInput, RegisterOrganizationPayload,
 };
+use sales_entities::{RegisterSalesEntityInput, RegisterSalesEntityPayload};
 
 /// Writes across the blocks.
 pub struct MutationRoot;
@@ -68,13 +74,14 @@ impl MutationRoot {
         persons::link_person_to_user(ctx, input).await
     }
 
-    /// Merges duplicate persons into a primary; returns the primary read fresh.
+    /// Merges duplicate persons into a primary; returns the primary read fresh. With
+    /// `dryRun: true`, writes nothing and answers what the merge would do.
     async fn merge_persons(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The primary person and the duplicates to merge into it.")] input: MergePersonsInput,
     ) -> Result<MergePersonsPayload> {
-        persons::merge_persons(ctx, input).await
+        merge::merge_persons(ctx, input).await
     }
 
     /// Links an identity to a CRM person or a B2B user in the identity link index, after
@@ -161,6 +168,15 @@ impl MutationRoot {
         organizations::delete_organization(ctx, id).await
     }
 
+    /// Registers a Sales entity; retrying with the same `uniqueId` is idempotent.
+    async fn register_sales_entity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The entity to register.")] input: RegisterSalesEntityInput,
+    ) -> Result<RegisterSalesEntityPayload> {
+        sales_entities::register_sales_entity(ctx, input).await
+    }
+
     /// Activates or deactivates a B2B user.
     #[graphql(name = "setB2BUserActive")]
     async fn set_b2b_user_active(
@@ -169,6 +185,28 @@ impl MutationRoot {
         #[graphql(desc = "The B2B user id.")] id: i64,
         #[graphql(desc = "True to activate, false to deactivate.")] active: bool,
     ) -> Result<SetB2bUserActivePayload> {
-        identities::set_b2b_user_active(ctx, id, active).await
+        b2b_users::set_b2b_user_active(ctx, id, active).await
+    }
+
+    /// Updates a B2B user's names, phone number or division; only the fields given are sent.
+    #[graphql(name = "updateB2BUser")]
+    async fn update_b2b_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The B2B user id.")] id: i64,
+        #[graphql(desc = "The fields to change.")] input: UpdateB2bUserInput,
+    ) -> Result<UpdateB2bUserPayload> {
+        b2b_users::update_b2b_user(ctx, id, input).await
+    }
+
+    /// Asks the B2B block to fetch the user's id on the Commerce platform (its
+    /// `update_remote_id`); a user with a remote id is listed in `b2bUsers`.
+    #[graphql(name = "assignB2BRemoteId")]
+    async fn assign_b2b_remote_id(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The B2B user id.")] id: i64,
+    ) -> Result<AssignB2bRemoteIdPayload> {
+        b2b_users::assign_b2b_remote_id(ctx, id).await
     }
 }

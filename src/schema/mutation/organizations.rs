@@ -7,10 +7,10 @@ use super::{
     outcome::UserError,
     persons::{DeletePayload, delete_payload},
     register::refuses_field,
-    validate::Checks,
+    validate::{Checks, patch},
 };
 use crate::{
-    blocks::{BlockError, crm::OrganizationFields},
+    blocks::{BlockError, crm::OrganizationFields, wire::Patch},
     cache::Record,
     loaders::{Touched, forget},
     schema::{crm::Organization, errors::IntoGraphql, loaders},
@@ -29,19 +29,20 @@ pub struct CreateOrganizationInput {
     pub metadata: Option<Json<Value>>,
 }
 
-/// Changes to an organization: only the fields given are sent; `null` clears `ownerId`.
+/// Changes to an organization: only the fields given are sent. `null` clears a field where
+/// the CRM can hold none (each field says); an absent field is left as it is.
 #[derive(InputObject)]
 pub struct UpdateOrganizationInput {
     /// The organization (UUID).
     pub id: ID,
-    /// Name, unique per platform.
-    pub name: Option<String>,
-    /// Free-form address.
-    pub address: Option<Json<Value>>,
-    /// Account manager, or null to clear it.
+    /// Name, unique per platform; cannot be cleared.
+    pub name: MaybeUndefined<String>,
+    /// Free-form address (JSON); `null` sends null.
+    pub address: MaybeUndefined<Json<Value>>,
+    /// Account manager; `null` clears it.
     pub owner_id: MaybeUndefined<i64>,
-    /// Free-form attributes.
-    pub metadata: Option<Json<Value>>,
+    /// Free-form attributes (JSON); `null` sends null.
+    pub metadata: MaybeUndefined<Json<Value>>,
 }
 
 /// The organization a write produced, or why there is none.
@@ -74,9 +75,9 @@ pub async fn create_organization(ctx: &Context<'_>, input: CreateOrganizationInp
     }
     let fields = OrganizationFields {
         name: Some(input.name.trim().to_owned()),
-        address: input.address.map(|j| j.0),
-        owner: input.owner_id.map(Some),
-        metadata: input.metadata.map(|j| j.0),
+        address: Patch::set_or_keep(input.address.map(|j| j.0)),
+        owner: Patch::set_or_keep(input.owner_id),
+        metadata: Patch::set_or_keep(input.metadata.map(|j| j.0)),
     };
     let loaders = loaders(ctx)?;
     let created = loaders
@@ -101,7 +102,8 @@ pub async fn create_organization(ctx: &Context<'_>, input: CreateOrganizationInp
 pub async fn update_organization(ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<OrganizationPayload> {
     let mut checks = Checks::default();
     let id = checks.uuid(&["input", "id"], &input.id);
-    check_name(&mut checks, input.name.as_deref());
+    let name = checks.not_cleared(&["input", "name"], &input.name, "every organization has a name");
+    check_name(&mut checks, name.as_deref());
     let Some(id) = id.filter(|_| checks.passed()) else {
         return Ok(OrganizationPayload {
             organization: None,
@@ -109,14 +111,10 @@ pub async fn update_organization(ctx: &Context<'_>, input: UpdateOrganizationInp
         });
     };
     let fields = OrganizationFields {
-        name: input.name.map(|n| n.trim().to_owned()),
-        address: input.address.map(|j| j.0),
-        owner: match input.owner_id {
-            MaybeUndefined::Value(owner) => Some(Some(owner)),
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Undefined => None,
-        },
-        metadata: input.metadata.map(|j| j.0),
+        name: name.map(|n| n.trim().to_owned()),
+        address: patch(input.address).map(|j| j.0),
+        owner: patch(input.owner_id),
+        metadata: patch(input.metadata).map(|j| j.0),
     };
     let loaders = loaders(ctx)?;
     let updated = loaders

@@ -1,27 +1,28 @@
-//! CRM person writes: invite, link to a platform user, merge duplicates, create, update,
-//! delete. Every write forgets what it touched before answering.
+//! CRM person writes: invite, link to a platform user, create, update, delete (merges are
+//! in `merge`). Every write forgets what it touched before answering.
 
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{link_identity::move_merged_links, outcome::UserError, validate::Checks};
+use super::{
+    outcome::UserError,
+    validate::{Checks, blank_when_null, patch},
+};
 use crate::{
     blocks::{
         BlockError,
         crm::{InviteOutcome, InviteRequest, PersonFields},
+        wire::Patch,
     },
     cache::Record,
-    loaders::{PersonKey, Touched, forget},
+    loaders::{Touched, forget},
     schema::{
         crm::{LifecycleStage, Person},
         errors::{IntoGraphql, SchemaError},
         loaders,
     },
 };
-
-/// Most duplicates one merge may carry.
-pub const MAX_MERGE_DUPLICATES: usize = 50;
 
 /// An invitation to the platform.
 #[derive(SimpleObject)]
@@ -263,115 +264,6 @@ fn link_refusal(error: BlockError, user_id: i64) -> Result<LinkPersonToUserPaylo
     })
 }
 
-/// Duplicates to fold into a primary person.
-#[derive(InputObject)]
-pub struct MergePersonsInput {
-    /// The surviving person (UUID).
-    pub primary_id: ID,
-    /// Persons to merge into the primary (1 to 50 UUIDs, without the primary, no repeats).
-    pub duplicate_ids: Vec<ID>,
-}
-
-/// What `mergePersons` did.
-#[derive(SimpleObject, Default)]
-pub struct MergePersonsPayload {
-    /// The primary person, read fresh after the merge.
-    pub primary: Option<Person>,
-    /// Persons the CRM marked inactive.
-    pub merged_ids: Vec<ID>,
-    /// Per-relation counts (deals, activities, tags) re-parented onto the primary.
-    pub reparented: Option<Json<Value>>,
-    /// `BAD_USER_INPUT`, `NOT_FOUND`; after a merge, `ALREADY_LINKED_TO_OTHER_IDENTITY` for
-    /// an identity link that could not move to the primary (another identity holds it).
-    pub user_errors: Vec<UserError>,
-}
-
-/// Validates a merge: well-formed ids, at least one and at most 50 duplicates, no repeats,
-/// the primary not among them.
-fn validate_merge(input: &MergePersonsInput) -> Result<(String, Vec<String>), Vec<UserError>> {
-    let mut checks = Checks::default();
-    let primary = checks.uuid(&["input", "primaryId"], &input.primary_id);
-    if input.duplicate_ids.is_empty() {
-        checks.fail(UserError::bad_input(
-            &["input", "duplicateIds"],
-            "name at least one duplicate",
-        ));
-    }
-    if input.duplicate_ids.len() > MAX_MERGE_DUPLICATES {
-        checks.fail(UserError::bad_input(
-            &["input", "duplicateIds"],
-            format!("at most {MAX_MERGE_DUPLICATES} duplicates per merge"),
-        ));
-    }
-    let mut duplicates: Vec<String> = Vec::new();
-    for (index, id) in input.duplicate_ids.iter().enumerate().take(MAX_MERGE_DUPLICATES + 1) {
-        let position = index.to_string();
-        let field = ["input", "duplicateIds", position.as_str()];
-        let Some(id) = checks.uuid(&field, id) else { continue };
-        if primary.as_ref() == Some(&id) {
-            checks.fail(UserError::bad_input(&field, "the primary cannot be merged into itself"));
-        } else if duplicates.contains(&id) {
-            checks.fail(UserError::bad_input(&field, format!("{id} is listed twice")));
-        } else {
-            duplicates.push(id);
-        }
-    }
-    match primary {
-        Some(primary) if checks.passed() => Ok((primary, duplicates)),
-        _ => Err(checks.into_errors()),
-    }
-}
-
-/// Runs `mergePersons`.
-pub async fn merge_persons(ctx: &Context<'_>, input: MergePersonsInput) -> Result<MergePersonsPayload> {
-    let (primary_id, duplicates) = match validate_merge(&input) {
-        Ok(valid) => valid,
-        Err(user_errors) => {
-            return Ok(MergePersonsPayload {
-                user_errors,
-                ..MergePersonsPayload::default()
-            });
-        }
-    };
-    let loaders = loaders(ctx)?;
-    let crm = loaders.loader().clients().crm().gql()?;
-    let merged = crm.merge_persons(&primary_id, &duplicates).await;
-    for id in std::iter::once(&primary_id).chain(&duplicates) {
-        forget(loaders, &Touched::Person { id: id.clone() });
-    }
-    let merged = match merged {
-        Ok(merged) => merged,
-        Err(error) => {
-            let code = match error.status() {
-                Some(400) => "BAD_USER_INPUT",
-                Some(404) => "NOT_FOUND",
-                _ => return Err(error).gql(),
-            };
-            let mut user_error = UserError::from_block(&error, &["input"]);
-            user_error.code = code.to_owned();
-            return Ok(MergePersonsPayload {
-                user_errors: vec![user_error],
-                ..MergePersonsPayload::default()
-            });
-        }
-    };
-    let link_errors = move_merged_links(ctx, &primary_id, &merged.merged_ids).await;
-    // Fresh, not cached: the merge changed the primary's related records.
-    let primary = crm.get_person(&primary_id).await.gql()?;
-    if let Some(primary) = &primary {
-        loaders
-            .loader()
-            .prime([(PersonKey(primary.id.clone()), Record::complete(primary.clone()))])
-            .await;
-    }
-    Ok(MergePersonsPayload {
-        primary: primary.map(|person| Person::new(Record::complete(person))),
-        merged_ids: merged.merged_ids.into_iter().map(ID).collect(),
-        reparented: merged.reparented.map(Json),
-        user_errors: link_errors,
-    })
-}
-
 /// Fields of a new person.
 #[derive(InputObject)]
 pub struct CreatePersonInput {
@@ -397,32 +289,32 @@ pub struct CreatePersonInput {
     pub metadata: Option<Json<Value>>,
 }
 
-/// Changes to a person: only the fields given are sent; `null` clears
-/// `organizationId` and `ownerId`.
+/// Changes to a person: only the fields given are sent. `null` clears a field where the CRM
+/// can hold none (each field says); an absent field is left as it is.
 #[derive(InputObject)]
 pub struct UpdatePersonInput {
     /// The person (UUID).
     pub id: ID,
-    /// Display name.
-    pub name: Option<String>,
-    /// Canonical email.
-    pub primary_email: Option<String>,
-    /// Additional emails.
-    pub emails: Option<Json<Value>>,
-    /// Contact numbers.
-    pub contact_numbers: Option<Json<Value>>,
-    /// Job title.
-    pub job_title: Option<String>,
-    /// Organization (UUID), or null to clear it.
+    /// Display name; cannot be cleared.
+    pub name: MaybeUndefined<String>,
+    /// Canonical email; `null` clears it (the CRM keeps a blank email).
+    pub primary_email: MaybeUndefined<String>,
+    /// Additional emails (free-form JSON); `null` sends null.
+    pub emails: MaybeUndefined<Json<Value>>,
+    /// Contact numbers (free-form JSON); `null` sends null.
+    pub contact_numbers: MaybeUndefined<Json<Value>>,
+    /// Job title; `null` clears it (the CRM keeps a blank title).
+    pub job_title: MaybeUndefined<String>,
+    /// Organization (UUID); `null` clears it.
     pub organization_id: MaybeUndefined<ID>,
-    /// Account manager, or null to clear it.
+    /// Account manager; `null` clears it.
     pub owner_id: MaybeUndefined<i64>,
-    /// Lifecycle stage.
-    pub lifecycle_stage: Option<LifecycleStage>,
-    /// External system id.
-    pub unique_id: Option<String>,
-    /// Free-form attributes.
-    pub metadata: Option<Json<Value>>,
+    /// Lifecycle stage; cannot be cleared.
+    pub lifecycle_stage: MaybeUndefined<LifecycleStage>,
+    /// External system id; `null` clears it (the CRM keeps a blank id).
+    pub unique_id: MaybeUndefined<String>,
+    /// Free-form attributes (JSON); `null` sends null.
+    pub metadata: MaybeUndefined<Json<Value>>,
 }
 
 /// The person a write produced, or why there is none.
@@ -480,14 +372,14 @@ pub async fn create_person(ctx: &Context<'_>, input: CreatePersonInput) -> Resul
     let fields = PersonFields {
         name: Some(input.name.trim().to_owned()),
         primary_email: input.primary_email.map(|e| e.trim().to_owned()),
-        emails: input.emails.map(|j| j.0),
-        contact_numbers: input.contact_numbers.map(|j| j.0),
+        emails: Patch::set_or_keep(input.emails.map(|j| j.0)),
+        contact_numbers: Patch::set_or_keep(input.contact_numbers.map(|j| j.0)),
         job_title: input.job_title,
-        organization,
-        owner: input.owner_id.map(Some),
+        organization: Patch::set_or_keep(organization.flatten()),
+        owner: Patch::set_or_keep(input.owner_id),
         lifecycle_stage: input.lifecycle_stage.map(|s| s.wire().to_owned()),
         unique_id: input.unique_id,
-        metadata: input.metadata.map(|j| j.0),
+        metadata: Patch::set_or_keep(input.metadata.map(|j| j.0)),
     };
     let loaders = loaders(ctx)?;
     let created = loaders.loader().clients().crm().gql()?.create_person(&fields).await;
@@ -499,13 +391,22 @@ pub async fn create_person(ctx: &Context<'_>, input: CreatePersonInput) -> Resul
 pub async fn update_person(ctx: &Context<'_>, input: UpdatePersonInput) -> Result<PersonPayload> {
     let mut checks = Checks::default();
     let id = checks.uuid(&["input", "id"], &input.id);
-    check_person_fields(&mut checks, input.name.as_deref(), input.primary_email.as_deref(), None);
+    let name = checks.not_cleared(&["input", "name"], &input.name, "every person has a name");
+    let email = input.primary_email.value().map(String::as_str);
+    check_person_fields(&mut checks, name.as_deref(), email, None);
     let organization = match &input.organization_id {
-        MaybeUndefined::Value(org) => Some(checks.uuid(&["input", "organizationId"], org)),
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Value(org) => checks
+            .uuid(&["input", "organizationId"], org)
+            .map_or(Patch::Keep, Patch::Set),
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Undefined => Patch::Keep,
     };
-    checks.bounded(&["input", "uniqueId"], input.unique_id.as_deref(), 128);
+    let stage = checks.not_cleared(
+        &["input", "lifecycleStage"],
+        &input.lifecycle_stage,
+        "every person has a lifecycle stage",
+    );
+    checks.bounded(&["input", "uniqueId"], input.unique_id.value().map(String::as_str), 128);
     let Some(id) = id.filter(|_| checks.passed()) else {
         return Ok(PersonPayload {
             person: None,
@@ -513,20 +414,16 @@ pub async fn update_person(ctx: &Context<'_>, input: UpdatePersonInput) -> Resul
         });
     };
     let fields = PersonFields {
-        name: input.name.map(|n| n.trim().to_owned()),
-        primary_email: input.primary_email.map(|e| e.trim().to_owned()),
-        emails: input.emails.map(|j| j.0),
-        contact_numbers: input.contact_numbers.map(|j| j.0),
-        job_title: input.job_title,
+        name: name.map(|n| n.trim().to_owned()),
+        primary_email: blank_when_null(input.primary_email).map(|e| e.trim().to_owned()),
+        emails: patch(input.emails).map(|j| j.0),
+        contact_numbers: patch(input.contact_numbers).map(|j| j.0),
+        job_title: blank_when_null(input.job_title),
         organization,
-        owner: match input.owner_id {
-            MaybeUndefined::Value(owner) => Some(Some(owner)),
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Undefined => None,
-        },
-        lifecycle_stage: input.lifecycle_stage.map(|s| s.wire().to_owned()),
-        unique_id: input.unique_id,
-        metadata: input.metadata.map(|j| j.0),
+        owner: patch(input.owner_id),
+        lifecycle_stage: stage.map(|s| s.wire().to_owned()),
+        unique_id: blank_when_null(input.unique_id),
+        metadata: patch(input.metadata).map(|j| j.0),
     };
     let loaders = loaders(ctx)?;
     let updated = loaders.loader().clients().crm().gql()?.patch_person(&id, &fields).await;

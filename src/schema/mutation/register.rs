@@ -22,6 +22,7 @@ use crate::{
         crm::{OrganizationFields, OrganizationFilter, PersonFields},
         sales::{SalesCustomerFields, SalesEntityFields, SalesUserFields},
         search::SearchIdentityFields,
+        wire::Patch,
     },
     cache::Record,
     link_index::{LinkBlock, LinkIndex, canonical_person_id},
@@ -295,14 +296,14 @@ async fn set_avatar(clients: &BlockClients, r: &Registration, block: Block) -> R
     match block {
         Block::Search => {
             let fields = SearchIdentityFields {
-                avatar_url: Some(avatar_url),
+                avatar_url: Patch::Set(avatar_url),
                 ..SearchIdentityFields::default()
             };
             clients.search()?.update_identity(&r.id, &fields).await.map(|_| ())
         }
         Block::Assets => {
             let fields = AssetsUserFields {
-                avatar_url: Some(avatar_url),
+                avatar_url: Patch::Set(avatar_url),
                 ..AssetsUserFields::default()
             };
             clients.assets()?.update_user(&r.id, &fields).await.map(|_| ())
@@ -335,10 +336,10 @@ async fn register_sales_user(clients: &BlockClients, r: &Registration) -> Result
     let sales = clients.sales()?;
     let fields = SalesUserFields {
         email: Some(r.email.clone()),
-        first_name: r.first_name.clone(),
-        last_name: r.last_name.clone(),
-        display_name: r.display_name.clone(),
-        phone: r.phone.clone(),
+        first_name: Patch::set_or_keep(r.first_name.clone()),
+        last_name: Patch::set_or_keep(r.last_name.clone()),
+        display_name: Patch::set_or_keep(r.display_name.clone()),
+        phone: Patch::set_or_keep(r.phone.clone()),
     };
     let created = sales.register_user(&r.id, &fields).await;
     created_or_confirmed(created, &[409, 422], async {
@@ -367,9 +368,9 @@ async fn register_search_identity(clients: &BlockClients, r: &Registration) -> R
     let search = clients.search()?;
     let fields = SearchIdentityFields {
         email: Some(r.email.clone()),
-        name: r.display_name.clone().or_else(|| r.crm_name()),
-        phone: r.phone.clone(),
-        avatar_url: None,
+        name: Patch::set_or_keep(r.display_name.clone().or_else(|| r.crm_name())),
+        phone: Patch::set_or_keep(r.phone.clone()),
+        avatar_url: Patch::Keep,
     };
     // Search answers 409 for an identity it already holds: no read needed.
     match search.register_identity(&r.id, &fields).await {
@@ -383,9 +384,9 @@ async fn register_assets_user(clients: &BlockClients, r: &Registration) -> Resul
     let assets = clients.assets()?;
     let fields = AssetsUserFields {
         email: Some(r.email.clone()),
-        username: r.username.clone(),
-        display_name: r.display_name.clone(),
-        avatar_url: None,
+        username: Patch::set_or_keep(r.username.clone()),
+        display_name: Patch::set_or_keep(r.display_name.clone()),
+        avatar_url: Patch::Keep,
     };
     let created = assets.register_user(&r.id, &fields).await;
     created_or_confirmed(created, &[409, 422], async {
@@ -399,7 +400,7 @@ async fn register_crm_person(clients: &BlockClients, r: &Registration) -> Result
     let fields = PersonFields {
         name: r.crm_name(),
         primary_email: Some(r.email.clone()),
-        contact_numbers: r.phone.clone().map(|phone| Value::Array(vec![Value::String(phone)])),
+        contact_numbers: Patch::set_or_keep(r.phone.clone().map(|phone| Value::Array(vec![Value::String(phone)]))),
         unique_id: Some(r.id.clone()),
         ..PersonFields::default()
     };
@@ -554,9 +555,9 @@ async fn create_organization(
 ) -> Option<crate::blocks::crm::CrmOrganization> {
     let fields = OrganizationFields {
         name: Some(input.name.trim().to_owned()),
-        address: input.address.as_ref().map(|json| json.0.clone()),
-        owner: input.owner_id.map(Some),
-        metadata: input.metadata.as_ref().map(|json| json.0.clone()),
+        address: Patch::set_or_keep(input.address.as_ref().map(|json| json.0.clone())),
+        owner: Patch::set_or_keep(input.owner_id),
+        metadata: Patch::set_or_keep(input.metadata.as_ref().map(|json| json.0.clone())),
     };
     let created = match clients.crm() {
         Ok(crm) => crm.create_organization(&fields).await,

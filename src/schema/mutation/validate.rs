@@ -1,7 +1,34 @@
-//! Input checks run before any upstream call; each failure names the input field.
+//! Input checks run before any upstream call; each failure names the input field. Fields
+//! of update inputs tell an absent value (leave it) from `null` (clear it, or a user error
+//! where the block cannot hold none).
+
+use async_graphql::MaybeUndefined;
 
 use super::outcome::UserError;
-use crate::schema::{crm::parse_uuid, query::identity_id};
+use crate::{
+    blocks::wire::Patch,
+    schema::{crm::parse_uuid, query::identity_id},
+};
+
+/// An update's field as the write sends it: absent leaves the block's value, `null` clears
+/// it (an explicit JSON null).
+pub fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(value) => Patch::Set(value),
+    }
+}
+
+/// An update's text field whose "none" is the empty text in the block (no null there):
+/// absent is `None`, `null` is `""`.
+pub fn blank_when_null(value: MaybeUndefined<String>) -> Option<String> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(String::new()),
+        MaybeUndefined::Value(value) => Some(value),
+    }
+}
 
 /// Longest email accepted (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
@@ -79,6 +106,19 @@ impl Checks {
             && text.chars().count() > max
         {
             self.fail(UserError::bad_input(field, format!("must be at most {max} characters")));
+        }
+    }
+
+    /// An update's field the block cannot hold without: its value when given, `None` when
+    /// absent; `null` fails, saying `why`.
+    pub fn not_cleared<T: Clone>(&mut self, field: &[&str], value: &MaybeUndefined<T>, why: &str) -> Option<T> {
+        match value {
+            MaybeUndefined::Value(value) => Some(value.clone()),
+            MaybeUndefined::Null => {
+                self.fail(UserError::bad_input(field, format!("cannot be cleared: {why}")));
+                None
+            }
+            MaybeUndefined::Undefined => None,
         }
     }
 
