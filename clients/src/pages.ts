@@ -2,10 +2,12 @@
 // renamed or removed in the schema, codegen fails; if the examples change shape, this
 // file stops compiling. Both fail CI.
 import type {
+  B2BUsersQuery,
   IdentityProfileQuery,
   OrganizationPageQuery,
   PersonListQuery,
   PersonListQueryVariables,
+  PreviewMergePersonsMutation,
   RegisterIdentityMutation,
 } from '../generated/operations';
 
@@ -47,4 +49,19 @@ export function failedRegistrations(data: RegisterIdentityMutation): string[] {
   return data.registerIdentity.outcomes
     .filter((outcome) => outcome.status === 'FAILED')
     .map((outcome) => `${outcome.block}: ${outcome.error?.message ?? 'unknown error'}`);
+}
+
+/** What a merge preview tells before the merge: who goes inactive, which links move, what stops it. */
+export function mergePreviewSummary(data: PreviewMergePersonsMutation): string[] {
+  const preview = data.mergePersons;
+  if (preview.userErrors.length > 0) {
+    return preview.userErrors.map((error) => `blocked: ${error.code} ${error.message}`);
+  }
+  const moves = preview.linkChanges.map((change) => `${change.identityId}: ${change.outcome}`);
+  return [`${preview.mergedIds.length} person(s) would go inactive`, ...moves];
+}
+
+/** Rows of the B2B users table with the division's kind. */
+export function b2bUserRows(data: B2BUsersQuery): string[] {
+  return data.b2bUsers.edges.map(({ node }) => `${node.email ?? node.id} (${node.division?.divisionType ?? 'no division'})`);
 }
