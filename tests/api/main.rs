@@ -10,6 +10,7 @@ mod conformance;
 mod contract_fixtures;
 mod deploy_manifests;
 mod explain;
+mod federation;
 mod hardening;
 mod helpers;
 mod http;
