@@ -34,4 +34,5 @@ mod schema_file;
 mod shutdown;
 mod slash_forms;
 mod stale_if_error;
+mod supergraph;
 mod upstream_http;
