@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use async_graphql::parser::types::OperationType;
+use async_graphql::{EmptySubscription, ObjectType, SchemaBuilder, parser::types::OperationType};
 use futures::future::join_all;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -34,7 +34,7 @@ use crate::{
     loaders::{BlockLoader, Loaders, RequestScope, StaleAnswer, StaleAnswers},
     metrics::{CacheState, Metrics},
     schema::{
-        self, GatewaySchema,
+        self, SchemaExtension, ServedSchema,
         errors::{SchemaError, ensure_codes, explain_limit_refusals, request_error_response},
     },
 };
@@ -73,6 +73,9 @@ pub struct GatewaySettings {
     pub callers: CallerSettings,
     /// Introspection, field suggestions and the playground (`GATEWAY_INTROSPECTION`).
     pub introspection: bool,
+    /// Serve the federation subgraph (`_service`, `_entities`) instead of the client-facing
+    /// schema (`GATEWAY_FEDERATION`).
+    pub federation: bool,
     /// Where the identity link index lives: `DATABASE_URL` (PostgreSQL), else the SQLite
     /// file `LINK_INDEX_PATH`.
     pub link_index: LinkIndexLocation,
@@ -97,6 +100,7 @@ impl Default for GatewaySettings {
             limits: OperationLimits::default(),
             callers: CallerSettings::open(),
             introspection: true,
+            federation: false,
             link_index: LinkIndexLocation::Memory,
             documents: PersistedDocumentSettings::default(),
             redis: None,
@@ -108,9 +112,9 @@ impl Default for GatewaySettings {
 /// Everything a request needs, shared by all requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
-    schema: GatewaySchema,
+    schema: ServedSchema,
     /// The same schema without depth and complexity limits, for introspection-only operations.
-    introspection_schema: GatewaySchema,
+    introspection_schema: ServedSchema,
     introspection: bool,
     clients: Arc<BlockClients>,
     cache: ResponseCache,
@@ -153,12 +157,22 @@ impl Gateway {
         let introspection = settings.introspection;
         Ok(Self {
             // No extensions: the admission does their work before execution.
-            schema: schema::build_with(|builder| {
-                schema::with_introspection(settings.limits.install(builder), introspection)
-            }),
-            introspection_schema: schema::build_with(|builder| {
-                schema::with_introspection(settings.limits.install_for_introspection(builder), introspection)
-            }),
+            schema: ServedSchema::build(
+                settings.federation,
+                &ServedLimits {
+                    limits: &settings.limits,
+                    introspection,
+                    introspection_only: false,
+                },
+            ),
+            introspection_schema: ServedSchema::build(
+                settings.federation,
+                &ServedLimits {
+                    limits: &settings.limits,
+                    introspection,
+                    introspection_only: true,
+                },
+            ),
             admission: Admission::new(&settings.documents, settings.limits, introspection, documents.clone()),
             introspection,
             clients: Arc::new(clients),
@@ -196,8 +210,8 @@ impl Gateway {
         self.metrics.render(cache).await
     }
 
-    /// The schema.
-    pub fn schema(&self) -> &GatewaySchema {
+    /// The schema served.
+    pub fn schema(&self) -> &ServedSchema {
         &self.schema
     }
 
@@ -519,6 +533,28 @@ fn report_stale_answers(response: &mut async_graphql::Response, answers: Vec<Sta
     }
     if let Ok(value) = async_graphql::Value::from_json(serde_json::Value::Array(shown)) {
         response.extensions.insert("stale".to_owned(), value);
+    }
+}
+
+/// What the served schemas get: the document limits (all of them, or without depth and
+/// complexity for the introspection twin) and the introspection switch.
+struct ServedLimits<'a> {
+    limits: &'a OperationLimits,
+    introspection: bool,
+    introspection_only: bool,
+}
+
+impl SchemaExtension for ServedLimits<'_> {
+    fn extend<Q: ObjectType + 'static>(
+        &self,
+        builder: SchemaBuilder<Q, schema::mutation::MutationRoot, EmptySubscription>,
+    ) -> SchemaBuilder<Q, schema::mutation::MutationRoot, EmptySubscription> {
+        let builder = if self.introspection_only {
+            self.limits.install_for_introspection(builder)
+        } else {
+            self.limits.install(builder)
+        };
+        schema::with_introspection(builder, self.introspection)
     }
 }
 

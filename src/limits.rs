@@ -221,8 +221,13 @@ impl OperationLimits {
 /// The complexity of a connection field: its selection counts once per requested item
 /// (`first`, clamped to what the field accepts), plus the field itself.
 pub fn connection_complexity(first: i32, child_complexity: usize) -> usize {
-    let items = first.clamp(1, MAX_FIRST) as usize;
-    items.saturating_mul(child_complexity).saturating_add(1)
+    list_complexity(first.clamp(1, MAX_FIRST) as usize, child_complexity)
+}
+
+/// The complexity of a field answering `items` objects (a connection page, the entities of
+/// a subgraph request): its selection counts once per item, plus the field itself.
+pub fn list_complexity(items: usize, child_complexity: usize) -> usize {
+    items.max(1).saturating_mul(child_complexity).saturating_add(1)
 }
 
 /// Whether the operation of `document` named `operation_name` (or its only one) selects

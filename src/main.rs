@@ -49,7 +49,12 @@ enum Command {
     /// Serve the gateway (the default). With no block configured, serves the sandbox.
     Serve,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
-    Schema,
+    Schema {
+        /// Print the federation subgraph SDL instead (entities, `@key`, the `@link` to
+        /// Federation v2); `subgraph.graphql` is this output.
+        #[arg(long)]
+        federation: bool,
+    },
     /// Print the configuration reference: every variable the gateway reads, what it means
     /// and its default (a Markdown table; the README's is this output).
     Variables,
@@ -102,8 +107,15 @@ enum LinksCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Schema => {
-            print!("{}", schema::sdl());
+        Command::Schema { federation } => {
+            print!(
+                "{}",
+                if federation {
+                    schema::subgraph_sdl()
+                } else {
+                    schema::sdl()
+                }
+            );
             ExitCode::SUCCESS
         }
         Command::Variables => {

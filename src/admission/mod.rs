@@ -213,11 +213,12 @@ fn persisted_query(value: async_graphql::Value) -> Result<PersistedQuery, Server
 }
 
 /// Whether any operation of `document` selects `__schema` or `__type` at its root
-/// (async-graphql would answer them with a silent null when introspection is off).
+/// (async-graphql would answer them with a silent null when introspection is off), or the
+/// federation subgraph's `_service`, whose SDL tells as much as introspection.
 fn selects_introspection(document: &ExecutableDocument) -> bool {
     limits::root_field_names(document)
         .iter()
-        .any(|name| name == "__schema" || name == "__type")
+        .any(|name| matches!(name.as_str(), "__schema" | "__type" | "_service"))
 }
 
 /// A document found by its hash over a read-only transport must not be a mutation.

@@ -426,6 +426,7 @@ fn apply_surface_settings(raw: &RawSettings, settings: &mut Settings) -> Result<
     }
     // On unless turned off: the playground and codegen need it.
     settings.gateway.introspection = raw.gateway_introspection.unwrap_or(true);
+    settings.gateway.federation = raw.gateway_federation.unwrap_or(false);
     settings.server.csrf_prevention = raw.gateway_csrf_prevention.unwrap_or(true);
     settings.server.cors_origins = cors_origins;
     settings.server.metrics_token = metrics_token(raw)?;
@@ -697,12 +698,14 @@ mod tests {
         let settings = Settings::from_variables(&[
             ("GATEWAY_MAX_DEPTH", "7".to_owned()),
             ("GATEWAY_INTROSPECTION", "false".to_owned()),
+            ("GATEWAY_FEDERATION", "true".to_owned()),
             ("CRM_API_URL", "http://crm.test:8000/".to_owned()),
             ("CRM_API_KEY", "crm-secret".to_owned()),
         ])
         .expect("valid");
         assert_eq!(settings.gateway.limits.max_depth, 7);
         assert!(!settings.gateway.introspection);
+        assert!(settings.gateway.federation);
         assert_eq!(settings.gateway.blocks.len(), 1);
         assert!(!settings.sandbox);
         let error = Settings::from_variables(&[("GATEWAY_MAX_DEPTH", "deep".to_owned())])

@@ -176,6 +176,10 @@ variables! {
         GATEWAY_MAX_BATCH => gateway_max_batch: Option<usize>, default: code(OperationLimits::default().max_batch);
         /// introspection, field suggestions and GraphiQL (`/`); set `false` in production
         GATEWAY_INTROSPECTION => gateway_introspection: Option<bool>, default: code(true);
+        /// serve as an Apollo Federation v2 subgraph: `Identity`, `Organization` and `Person`
+        /// become entities, `_service` and `_entities` are added (see "Use it in a
+        /// supergraph"); `schema.graphql` is unchanged, `subgraph.graphql` is the subgraph's
+        GATEWAY_FEDERATION => gateway_federation: Option<bool>, default: code(false);
         /// refuse GETs without an `apollo-require-preflight` or `x-apollo-operation-name`
         /// header or a non-simple `Content-Type` (POST bodies must be `application/json`
         /// regardless)

@@ -1,9 +1,14 @@
 //! The GraphQL schema: types and resolvers only. Resolvers reach the blocks through the
 //! request's loaders (reads) or the block clients (writes); no HTTP details live here.
+//!
+//! Two variants share every type: the client-facing schema (`schema.graphql`, what
+//! frontends generate code from) and the federation subgraph, which adds the root fields
+//! `_service` and `_entities` a router needs (`subgraph.graphql`, see [`federation`]).
 
 pub mod block_types;
 pub mod crm;
 pub mod errors;
+pub mod federation;
 pub mod identity;
 pub mod identity_links;
 pub mod mutation;
@@ -12,7 +17,7 @@ pub mod query;
 
 use std::{convert::Infallible, ops::Deref, sync::Arc};
 
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder, dataloader::Loader};
+use async_graphql::{Context, EmptySubscription, ObjectType, Schema, SchemaBuilder, dataloader::Loader};
 
 use crate::loaders::{self, BlockLoader, Loaded, Loaders, RecordKey};
 use errors::{IntoGraphql, SchemaError};
@@ -23,25 +28,33 @@ pub type GatewaySchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptyS
 /// The schema under construction, before [`build_with`] finishes it.
 pub type GatewaySchemaBuilder = SchemaBuilder<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
+/// The federation subgraph's schema type.
+pub type SubgraphSchema = Schema<federation::SubgraphQueryRoot, mutation::MutationRoot, EmptySubscription>;
+
 /// Builds the schema. Per-request data (the loaders) is attached to each request.
 pub fn build() -> GatewaySchema {
     build_with(|builder| builder)
 }
 
+/// The schema builder of the client-facing schema.
+pub fn builder() -> GatewaySchemaBuilder {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+}
+
+/// The schema builder of the federation subgraph.
+pub fn subgraph_builder() -> SchemaBuilder<federation::SubgraphQueryRoot, mutation::MutationRoot, EmptySubscription> {
+    Schema::build(federation::SubgraphQueryRoot, mutation::MutationRoot, EmptySubscription)
+}
+
 /// Builds the schema with extensions added by `extend` (the gateway's document guard, a
 /// validation-only check); the types are always the same.
 pub fn build_with(extend: impl FnOnce(GatewaySchemaBuilder) -> GatewaySchemaBuilder) -> GatewaySchema {
-    extend(Schema::build(
-        query::QueryRoot,
-        mutation::MutationRoot,
-        EmptySubscription,
-    ))
-    .finish()
+    extend(builder()).finish()
 }
 
 /// Turns introspection and field suggestions off unless `introspection` (the admission
 /// refuses `__schema`/`__type` with an error; this hides the rest).
-pub fn with_introspection(builder: GatewaySchemaBuilder, introspection: bool) -> GatewaySchemaBuilder {
+pub fn with_introspection<Q, M, S>(builder: SchemaBuilder<Q, M, S>, introspection: bool) -> SchemaBuilder<Q, M, S> {
     if introspection {
         builder
     } else {
@@ -52,6 +65,51 @@ pub fn with_introspection(builder: GatewaySchemaBuilder, introspection: bool) ->
 /// The schema in SDL, as `blocks-gateway schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
     build().sdl()
+}
+
+/// The subgraph SDL, as `blocks-gateway schema --federation` prints it and
+/// `subgraph.graphql` holds it.
+pub fn subgraph_sdl() -> String {
+    federation::subgraph_sdl().to_owned()
+}
+
+/// The schema a gateway serves: the client-facing one, or the federation subgraph
+/// (`GATEWAY_FEDERATION`). Cheap to clone.
+#[derive(Clone)]
+pub enum ServedSchema {
+    /// The client-facing schema.
+    Client(GatewaySchema),
+    /// The client-facing schema with `_service` and `_entities`.
+    Subgraph(SubgraphSchema),
+}
+
+/// What a gateway adds to the schema it serves, whichever the variant (limits, the
+/// introspection switch): called with the variant's builder.
+pub trait SchemaExtension {
+    /// `builder` with the additions.
+    fn extend<Q: ObjectType + 'static>(
+        &self,
+        builder: SchemaBuilder<Q, mutation::MutationRoot, EmptySubscription>,
+    ) -> SchemaBuilder<Q, mutation::MutationRoot, EmptySubscription>;
+}
+
+impl ServedSchema {
+    /// The subgraph when `federation`, else the client-facing schema, with `extension`.
+    pub fn build(federation: bool, extension: &impl SchemaExtension) -> Self {
+        if federation {
+            Self::Subgraph(extension.extend(subgraph_builder()).finish())
+        } else {
+            Self::Client(extension.extend(builder()).finish())
+        }
+    }
+
+    /// Runs one request.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self {
+            Self::Client(schema) => schema.execute(request).await,
+            Self::Subgraph(schema) => schema.execute(request).await,
+        }
+    }
 }
 
 /// The request's loaders as one field reads through them; every request built by the

@@ -2,11 +2,11 @@
 //! `tests/audit/`) run with node against a live gateway. Every MUST passes, and every SHOULD
 //! except those listed in `ACCEPTED_WARNINGS` with the reason.
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::helpers::{run_to_end, spawn_app};
+use crate::helpers::{node_project, run_to_end, spawn_app};
 
 /// SHOULD audits the gateway fails on purpose, with why. None today: POST with
 /// `application/json` (every SHOULD is about that) is also what CSRF prevention asks for.
@@ -40,15 +40,9 @@ struct AuditResult {
 
 #[tokio::test]
 async fn the_graphql_http_server_audits_pass() {
-    let audit_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/audit");
-    if !audit_dir.join("node_modules/graphql-http").is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tests/audit/node_modules is missing in CI: .ci/run must run `npm ci --prefix tests/audit`"
-        );
-        eprintln!("SKIPPED: graphql-http audit did not run (run npm ci --prefix tests/audit)");
+    let Some(audit_dir) = node_project("tests/audit", "graphql-http") else {
         return;
-    }
+    };
     let app = spawn_app().await;
     let endpoint = app.endpoint();
     let mut audit = Command::new("node");

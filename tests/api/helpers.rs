@@ -132,13 +132,16 @@ impl TestApp {
 
     /// POSTs a JSON body; returns the status and the JSON answer.
     pub async fn post_json(&self, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.endpoint())
-            .json(&body)
-            .send()
-            .await
-            .expect("gateway answers");
+        self.post_json_with(body, &[]).await
+    }
+
+    /// POSTs a JSON body with extra headers; returns the status and the JSON answer.
+    pub async fn post_json_with(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.http.post(self.endpoint()).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON answer"))
     }
@@ -229,6 +232,22 @@ pub fn assets_client_at(base_url: &str) -> AssetsClient {
         HttpPolicy::default(),
     );
     AssetsClient::new(http)
+}
+
+/// The npm project `dir` (relative to the repository root) when its `node_modules` holds
+/// `installed`; else `None` after saying the test is skipped (a failure when `CI` is set:
+/// `.ci/run` installs it).
+pub fn node_project(dir: &str, installed: &str) -> Option<std::path::PathBuf> {
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    if project.join("node_modules").join(installed).exists() {
+        return Some(project);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{dir}/node_modules is missing in CI: .ci/run must run `npm ci --prefix {dir}`"
+    );
+    eprintln!("SKIPPED: {dir}/node_modules is missing (run npm ci --prefix {dir})");
+    None
 }
 
 /// The first error's `extensions`, or panics with the body.

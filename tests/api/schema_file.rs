@@ -1,5 +1,7 @@
 //! `schema.graphql` is the published contract: it must equal `blocks-gateway schema`, describe
-//! everything it names, and explain every deprecation.
+//! everything it names, and explain every deprecation. `subgraph.graphql` must equal
+//! `blocks-gateway schema --federation`, and the federation subgraph adds to the client-facing
+//! schema only what federation needs.
 
 use blocks_gateway::schema;
 use serde_json::Value;
@@ -13,6 +15,46 @@ fn schema_file_matches_the_served_schema() {
         published == served,
         "schema.graphql is out of date: run `cargo run -- schema > schema.graphql`"
     );
+}
+
+#[test]
+fn subgraph_file_matches_the_subgraph_sdl() {
+    let published = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/subgraph.graphql"))
+        .expect("subgraph.graphql exists at the repository root");
+    assert!(
+        published == schema::subgraph_sdl(),
+        "subgraph.graphql is out of date: run `cargo run -- schema --federation > subgraph.graphql`"
+    );
+}
+
+/// The subgraph schema is the client-facing one plus `_service`, `_entities` and their types:
+/// turning federation on changes nothing a client of `schema.graphql` sees.
+#[tokio::test]
+async fn the_subgraph_adds_only_the_federation_fields_to_the_client_schema() {
+    let client = types_by_name(&schema::build().execute(INTROSPECTION).await);
+    let mut subgraph = types_by_name(&schema::subgraph_builder().finish().execute(INTROSPECTION).await);
+    let added: Vec<String> = ["_Any", "_Entity", "_Service"]
+        .iter()
+        .filter_map(|name| subgraph.remove(*name).map(|_| name.to_string()))
+        .collect();
+    assert_eq!(added, ["_Any", "_Entity", "_Service"]);
+    let query = subgraph.get_mut("Query").expect("Query");
+    let fields = query["fields"].as_array_mut().expect("fields");
+    let root_fields = fields.len();
+    fields.retain(|field| !matches!(field["name"].as_str(), Some("_service" | "_entities")));
+    assert_eq!(fields.len() + 2, root_fields, "`_service` and `_entities` on Query");
+    assert!(subgraph == client, "the subgraph changes a client-facing type");
+}
+
+fn types_by_name(response: &async_graphql::Response) -> std::collections::BTreeMap<String, Value> {
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.clone().into_json().expect("JSON");
+    data["__schema"]["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|ty| (ty["name"].as_str().unwrap_or_default().to_owned(), ty.clone()))
+        .collect()
 }
 
 /// Every named thing of the schema, as introspection reports it, for the checks below.
