@@ -35,7 +35,7 @@ use crate::{
     metrics::{CacheState, Metrics},
     schema::{
         self, SchemaExtension, ServedSchema,
-        errors::{SchemaError, ensure_codes, explain_limit_refusals, request_error_response},
+        errors::{SchemaError, ensure_codes, explain_limit_refusals, null_failed_fields, request_error_response},
     },
 };
 
@@ -446,6 +446,7 @@ impl Gateway {
         };
         explain_limit_refusals(&mut response, &self.limits);
         ensure_codes(&mut response);
+        null_failed_fields(&mut response);
         response
     }
 }

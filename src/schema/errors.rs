@@ -203,6 +203,44 @@ pub fn ensure_codes(response: &mut async_graphql::Response) {
     }
 }
 
+/// Puts `null` in `data` for every field that failed. async-graphql leaves a failed field
+/// out of its parent object (the key is missing), which clients read as "not selected"
+/// (Apollo Client warns and refetches); the specification asks for `null` beside the error.
+/// The rest of the parent is kept, also when the failed field is non-null: one block's
+/// failure costs only its own fields.
+pub fn null_failed_fields(response: &mut async_graphql::Response) {
+    for error in &response.errors {
+        let Some((async_graphql::PathSegment::Field(key), parents)) = error.path.split_last() else {
+            continue;
+        };
+        if let Some(parent) = object_at(&mut response.data, parents) {
+            parent
+                .entry(async_graphql::Name::new(key))
+                .or_insert(async_graphql::Value::Null);
+        }
+    }
+}
+
+/// The object at `path` in `data`, when every step of the path is there.
+fn object_at<'a>(
+    data: &'a mut async_graphql::Value,
+    path: &[async_graphql::PathSegment],
+) -> Option<&'a mut async_graphql::indexmap::IndexMap<async_graphql::Name, async_graphql::Value>> {
+    use async_graphql::{PathSegment, Value};
+    let mut at = data;
+    for segment in path {
+        at = match (segment, at) {
+            (PathSegment::Field(name), Value::Object(object)) => object.get_mut(name.as_str())?,
+            (PathSegment::Index(index), Value::List(items)) => items.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    match at {
+        Value::Object(object) => Some(object),
+        _ => None,
+    }
+}
+
 /// Gives async-graphql's own limit errors (plain messages, no code) the form of ours:
 /// which limit, its value, `BAD_USER_INPUT`.
 pub fn explain_limit_refusals(response: &mut async_graphql::Response, limits: &OperationLimits) {

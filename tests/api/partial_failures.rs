@@ -24,6 +24,14 @@ async fn a_failing_block_nulls_only_its_own_fields() {
     assert_eq!(body["data"]["identity"]["id"], id.as_str());
     assert!(body["data"]["identity"]["sales"]["email"].is_string(), "{body}");
     assert!(body["data"]["identity"]["search"].is_null(), "{body}");
+    // The failed field is there, as null (not left out: clients read a missing key as a
+    // field they did not select).
+    assert!(
+        body["data"]["identity"]
+            .as_object()
+            .is_some_and(|identity| identity.contains_key("search")),
+        "{body}"
+    );
     let errors = body["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1, "{body}");
     assert_eq!(errors[0]["path"], json!(["identity", "search"]));
@@ -203,4 +211,48 @@ async fn a_block_without_url_answers_block_not_configured() {
     assert_eq!(first_error_extensions(&body)["code"], "BLOCK_NOT_CONFIGURED");
     assert_eq!(first_error_extensions(&body)["block"], "CRM");
     assert_eq!(body["data"], Value::Null);
+}
+
+/// A failed field is `null` beside its error wherever it is: at the root, in a list item,
+/// and when it is non-null (the rest of its parent is kept).
+#[tokio::test]
+async fn every_failed_field_is_null_in_the_data() {
+    let app = spawn_app().await;
+    let body = app
+        .query(
+            "{ bad: person(id: \"not-a-uuid\") { id } __typename persons(first: 2) { edges { node { name organization { name } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        body["data"].as_object().is_some_and(|data| data.contains_key("bad")),
+        "{body}"
+    );
+    assert!(body["data"]["bad"].is_null(), "{body}");
+    assert_eq!(body["data"]["__typename"], "Query");
+    app.block("sales").control.set_failure(1.0, 500);
+    let body = app
+        .query(
+            "{ persons(first: 5) { edges { node { name organization { name salesEntity { name } } } } } }",
+            json!({}),
+        )
+        .await;
+    let organizations: Vec<&Value> = body["data"]["persons"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("persons: {body}"))
+        .iter()
+        .map(|edge| &edge["node"]["organization"])
+        .filter(|organization| !organization.is_null())
+        .collect();
+    assert!(!organizations.is_empty(), "persons with an organization: {body}");
+    for organization in organizations {
+        assert!(organization["name"].is_string(), "{body}");
+        assert!(
+            organization
+                .as_object()
+                .is_some_and(|fields| fields.contains_key("salesEntity")),
+            "{body}"
+        );
+        assert!(organization["salesEntity"].is_null(), "{body}");
+    }
 }
