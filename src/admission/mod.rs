@@ -31,7 +31,7 @@ pub use parsed_documents::{DEFAULT_PARSED_DOCUMENTS, ParsedDocuments};
 use crate::{
     limits::{self, OperationLimits},
     schema::errors::{SchemaError, request_error},
-    trusted_documents::{TrustedDocuments, sha256_hex},
+    trusted_documents::{TrustedDocuments, document_hash, sha256_hex},
 };
 
 /// Documents APQ remembers by default.
@@ -74,7 +74,8 @@ enum Persisted {
 #[derive(Clone, Copy, Debug)]
 pub struct ReadOnlyTransport;
 
-/// `extensions.persistedQuery` of the Apollo protocol.
+/// `extensions.persistedQuery` of the Apollo protocol. The hash is hex, with or without the
+/// `sha256:` prefix GraphQL Code Generator's client preset puts on it.
 #[derive(Deserialize)]
 struct PersistedQuery {
     version: i32,
@@ -145,7 +146,7 @@ impl Admission {
         match (self.persisted.as_ref(), persisted) {
             (Persisted::Trusted(trusted), persisted) => admit_trusted(trusted, request, persisted),
             (Persisted::Automatic(known), Some(persisted)) => {
-                let hash = persisted.sha256_hash.to_ascii_lowercase();
+                let hash = document_hash(&persisted.sha256_hash);
                 if request.query.is_empty() {
                     let query = known
                         .get(&hash)
@@ -181,15 +182,14 @@ fn admit_trusted(
         let Some(persisted) = persisted else {
             return Ok(request);
         };
-        let hash = persisted.sha256_hash.to_ascii_lowercase();
         let document = trusted
-            .document(&hash)
+            .document(&persisted.sha256_hash)
             .ok_or_else(|| request_error(&SchemaError::PersistedQueryNotFound))?;
         request.query = document.to_string();
         return Ok(request);
     }
     let hash = sha256_hex(&request.query);
-    if persisted.is_some_and(|p| !p.sha256_hash.eq_ignore_ascii_case(&hash)) {
+    if persisted.is_some_and(|p| document_hash(&p.sha256_hash) != hash) {
         return Err(request_error(&SchemaError::bad_input(
             "provided sha does not match query",
         )));

@@ -1,7 +1,9 @@
 //! Trusted-document manifests: a JSON object mapping the SHA-256 hex digest of each
 //! document's exact text to that text. It is the `persisted-documents.json` shape GraphQL
-//! Code Generator's client preset writes (with `hashAlgorithm: "sha256"`), and what
-//! `blocks-gateway trusted-documents DIR` prints for a directory of `.graphql` files.
+//! Code Generator's client preset writes (with `hashAlgorithm: "sha256"`; its keys carry
+//! the `sha256:` prefix of the GraphQL-over-HTTP persisted-documents appendix), and what
+//! `blocks-gateway trusted-documents DIR` prints for a directory of `.graphql` files (bare
+//! hex). Keys and request hashes are read with or without the prefix, in any case.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -53,7 +55,8 @@ impl TrustedDocuments {
     pub fn from_manifest(manifest: BTreeMap<String, String>) -> Result<Self, TrustedDocumentsError> {
         let mut documents = HashMap::with_capacity(manifest.len());
         for (key, document) in manifest {
-            if sha256_hex(&document) != key {
+            let hash = sha256_hex(&document);
+            if document_hash(&key) != hash {
                 return Err(TrustedDocumentsError::HashMismatch { key });
             }
             if let Err(error) = parse_query(&document) {
@@ -62,19 +65,19 @@ impl TrustedDocuments {
                     problems: error.to_string(),
                 });
             }
-            documents.insert(key, Arc::from(document));
+            documents.insert(hash, Arc::from(document));
         }
         Ok(Self { documents })
     }
 
-    /// The document with this hash (lower-case hex), if it is allowed.
+    /// The document with this hash (hex, `sha256:` prefix optional), if it is allowed.
     pub fn document(&self, hash: &str) -> Option<&Arc<str>> {
-        self.documents.get(hash)
+        self.documents.get(&document_hash(hash))
     }
 
-    /// Whether the document with this hash is allowed.
+    /// Whether the document with this hash (hex, `sha256:` prefix optional) is allowed.
     pub fn contains(&self, hash: &str) -> bool {
-        self.documents.contains_key(hash)
+        self.documents.contains_key(&document_hash(hash))
     }
 
     /// How many documents are allowed.
@@ -92,6 +95,18 @@ impl TrustedDocuments {
 /// `extensions.persistedQuery.sha256Hash`.
 pub fn sha256_hex(text: &str) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+/// A document hash as clients send it or manifests key it, in the form [`sha256_hex`]
+/// gives: the `sha256:` prefix (any case) removed, lower case. Nothing else is changed, so
+/// a value that is not a hash still matches no document.
+pub fn document_hash(hash: &str) -> String {
+    const PREFIX: &str = "sha256:";
+    let hex = match hash.get(..PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &hash[PREFIX.len()..],
+        _ => hash,
+    };
+    hex.to_ascii_lowercase()
 }
 
 /// The manifest of every `*.graphql` file directly in `dir`, one document per file (an
@@ -146,6 +161,38 @@ mod tests {
             TrustedDocuments::from_manifest(bad),
             Err(TrustedDocumentsError::HashMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn manifest_keys_may_carry_the_sha256_prefix_of_the_client_preset() {
+        let document = "{ persons { totalCount } }".to_owned();
+        let hex = sha256_hex(&document);
+        for key in [format!("sha256:{hex}"), format!("SHA256:{}", hex.to_uppercase())] {
+            let manifest = BTreeMap::from([(key.clone(), document.clone())]);
+            let trusted = TrustedDocuments::from_manifest(manifest).expect("a prefixed key is a valid key");
+            for asked in [hex.clone(), format!("sha256:{hex}"), hex.to_uppercase()] {
+                assert_eq!(
+                    trusted.document(&asked).map(|d| &**d),
+                    Some(document.as_str()),
+                    "{key} asked as {asked}"
+                );
+            }
+        }
+        // The prefix is the only thing removed: another prefix or a wrong digest still fails.
+        for key in [
+            format!("md5:{hex}"),
+            format!("sha256:{}", "0".repeat(64)),
+            format!("sha256: {hex}"),
+        ] {
+            let manifest = BTreeMap::from([(key.clone(), document.clone())]);
+            assert!(
+                matches!(
+                    TrustedDocuments::from_manifest(manifest),
+                    Err(TrustedDocumentsError::HashMismatch { .. })
+                ),
+                "{key}"
+            );
+        }
     }
 
     #[test]

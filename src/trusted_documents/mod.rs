@@ -8,7 +8,7 @@
 mod manifest;
 mod validate;
 
-pub use manifest::{TrustedDocuments, manifest_from_dir, sha256_hex};
+pub use manifest::{TrustedDocuments, document_hash, manifest_from_dir, sha256_hex};
 pub use validate::validation_errors;
 
 /// Why a manifest or an operations directory cannot be used.
@@ -31,7 +31,7 @@ pub enum TrustedDocumentsError {
         reason: String,
     },
     /// A manifest key is not the SHA-256 of its document.
-    #[error("the manifest key {key:?} is not the SHA-256 hex digest of its document")]
+    #[error("the manifest key {key:?} is not the SHA-256 hex digest of its document (optionally prefixed `sha256:`)")]
     HashMismatch {
         /// The key.
         key: String,

@@ -269,3 +269,76 @@ async fn the_manifest_is_read_from_the_configured_file_and_checked_at_start_up()
     assert!(error.to_string().contains("GATEWAY_TRUSTED_DOCUMENTS"), "{error}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The examples keyed as GraphQL Code Generator's client preset keys its
+/// `persisted-documents.json`: `sha256:<hex>`.
+async fn client_preset_manifest() -> BTreeMap<String, String> {
+    examples_manifest()
+        .await
+        .into_iter()
+        .map(|(hash, document)| (format!("sha256:{hash}"), document))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_manifest_keyed_like_the_client_preset_starts_the_gateway_and_serves_its_hashes() {
+    let dir = std::env::temp_dir().join(format!("client-preset-manifest-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let manifest_path = dir.join("persisted-documents.json");
+    let manifest = serde_json::to_string_pretty(&client_preset_manifest().await).expect("JSON");
+    std::fs::write(&manifest_path, manifest).expect("manifest written");
+    let path = manifest_path.display().to_string();
+    let settings = Settings::from_variables(&[("GATEWAY_TRUSTED_DOCUMENTS", path)]).expect("the manifest loads");
+    let trusted = settings.gateway.documents.trusted.expect("trusted documents on");
+    assert_eq!(trusted.len(), EXAMPLE_OPERATIONS.len());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let app = spawn_app_with(
+        |settings| settings.gateway.documents.trusted = Some(trusted),
+        CacheSettings::default(),
+    )
+    .await;
+    let hex = sha256_hex(person_list());
+    let full = app.query(person_list(), variables()).await;
+    assert!(full.get("errors").is_none(), "{full}");
+    for hash in [
+        format!("sha256:{hex}"),
+        hex.clone(),
+        format!("sha256:{}", hex.to_uppercase()),
+    ] {
+        let (status, by_hash) = app
+            .post_json(json!({ "variables": variables(), "extensions": persisted(&hash) }))
+            .await;
+        assert_eq!((status, &by_hash), (200, &full), "{hash}");
+        assert_eq!(get_by_hash(&app, &hash, &variables()).await, full, "{hash} over GET");
+    }
+    // A document sent in full with its prefixed hash runs; with another hash it does not.
+    let (_, with_hash) = app
+        .post_json(
+            json!({ "query": person_list(), "variables": variables(), "extensions": persisted(&format!("sha256:{hex}")) }),
+        )
+        .await;
+    assert_eq!(with_hash, full);
+    let (_, mismatched) = app
+        .post_json(json!({ "query": person_list(), "variables": variables(), "extensions": persisted(&format!("sha256:{}", "ab".repeat(32))) }))
+        .await;
+    assert_eq!(error_code(&mismatched), "BAD_USER_INPUT", "{mismatched}");
+}
+
+#[tokio::test]
+async fn apq_takes_hashes_with_the_sha256_prefix() {
+    let app = spawn_app().await;
+    let prefixed = format!("sha256:{}", sha256_hex(person_list()));
+    let (_, registered) = app
+        .post_json(json!({ "query": person_list(), "variables": variables(), "extensions": persisted(&prefixed) }))
+        .await;
+    assert!(registered.get("errors").is_none(), "{registered}");
+    let (_, by_hash) = app
+        .post_json(json!({ "variables": variables(), "extensions": persisted(&prefixed) }))
+        .await;
+    assert_eq!(by_hash, registered);
+    let (_, bare) = app
+        .post_json(json!({ "variables": variables(), "extensions": persisted(&sha256_hex(person_list())) }))
+        .await;
+    assert_eq!(bare, registered, "one document, whichever form registered it");
+}
