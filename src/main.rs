@@ -271,6 +271,11 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
     if settings.sandbox {
         tracing::warn!("sandbox mode: emulated blocks with demo data");
     }
+    if settings.server.cors_loopback {
+        tracing::info!(
+            "browsers may call from any origin on localhost or 127.0.0.1 (set GATEWAY_CORS_ORIGINS to choose)"
+        );
+    }
     blocks_gateway::callers::log_mode(&settings.gateway.callers);
     if log_format == LogFormat::Text {
         let mode = blocks_gateway::callers::banner_note(settings.sandbox, settings.gateway.callers.mode);

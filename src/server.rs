@@ -70,6 +70,53 @@ struct AppState {
     readiness: Readiness,
     csrf_prevention: bool,
     metrics_token: Option<Arc<SecretString>>,
+    origins: Arc<BrowserOrigins>,
+}
+
+/// The browser origins allowed to call: the configured list, and in the sandbox any
+/// loopback origin. CORS answers them, and a request from one is not a forgery.
+#[derive(Debug, Default)]
+struct BrowserOrigins {
+    listed: Vec<HeaderValue>,
+    loopback: bool,
+}
+
+impl BrowserOrigins {
+    fn new(settings: &ServerSettings) -> Self {
+        Self {
+            listed: settings.cors_origins.clone(),
+            loopback: settings.cors_loopback,
+        }
+    }
+
+    /// Whether any origin is allowed at all (else no CORS layer runs).
+    fn any(&self) -> bool {
+        self.loopback || !self.listed.is_empty()
+    }
+
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        self.listed.iter().any(|listed| listed == origin) || (self.loopback && is_loopback_origin(origin))
+    }
+}
+
+/// `http(s)://localhost`, `127.0.0.1` or `[::1]`, any port, nothing after: a page served
+/// from this machine (a frontend dev server).
+fn is_loopback_origin(origin: &HeaderValue) -> bool {
+    let Some(url) = origin.to_str().ok().and_then(|text| url::Url::parse(text).ok()) else {
+        return false;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    loopback
+        && matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.path() == "/"
+        && url.query().is_none()
+        && !origin.as_bytes().ends_with(b"/")
 }
 
 /// The media type of the GraphQL-over-HTTP specification.
@@ -89,6 +136,7 @@ pub fn router(gateway: Gateway, settings: &ServerSettings, readiness: Readiness)
         readiness,
         csrf_prevention: settings.csrf_prevention,
         metrics_token: settings.metrics_token.clone().map(Arc::new),
+        origins: Arc::new(BrowserOrigins::new(settings)),
     };
     let routes = routes
         .route("/graphql", get(graphql).post(graphql))
@@ -101,10 +149,12 @@ pub fn router(gateway: Gateway, settings: &ServerSettings, readiness: Readiness)
 }
 
 /// The layers every route of the gateway runs behind: a panic anywhere becomes a generic
-/// 500 (the process keeps serving), and browsers may call only from the CORS allow-list.
+/// 500 (the process keeps serving), and browsers may call only from the allowed origins
+/// (the CORS layer answers their preflight `OPTIONS`).
 pub fn protect(routes: Router, settings: &ServerSettings) -> Router {
     let routes = routes.layer(CatchPanicLayer::custom(panic_response));
-    if settings.cors_origins.is_empty() {
+    let origins = BrowserOrigins::new(settings);
+    if !origins.any() {
         return routes;
     }
     let mut allowed_headers = vec![
@@ -116,7 +166,7 @@ pub fn protect(routes: Router, settings: &ServerSettings) -> Router {
     ];
     allowed_headers.extend(forwarded_header_names().map(HeaderName::from_static));
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(settings.cors_origins.iter().cloned()))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.allows(origin)))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(allowed_headers)
         .max_age(Duration::from_secs(600));
@@ -266,7 +316,10 @@ impl Refusal {
 /// The checks before execution, cheapest first: transport, caller, body, batch.
 async fn admit(state: &AppState, parts: &Parts, body: Body) -> Result<(Caller, BatchRequest), Refusal> {
     let gateway = &state.gateway;
-    check_transport(parts, state.csrf_prevention)?;
+    if state.csrf_prevention {
+        check_forgery(parts, &state.origins)?;
+    }
+    check_media_type(parts)?;
     let caller = gateway
         .callers()
         .authenticate(&parts.headers)
@@ -285,31 +338,63 @@ async fn admit(state: &AppState, parts: &Parts, body: Body) -> Result<(Caller, B
 /// allow-list then answers.
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 
-/// CSRF prevention. POST bodies must be `application/json`: the only body type served, and
-/// one a browser cannot send cross-site without a preflight (a form or `text/plain` post is
-/// refused with 415 before anything runs). A GET is a "simple" request a page on another
-/// site can make a browser send with the user's cookies or network position, so with CSRF
-/// prevention on it needs a preflight-forcing header.
-fn check_transport(parts: &Parts, csrf_prevention: bool) -> Result<(), Refusal> {
+/// POST bodies must be `application/json`: the only body type served, and one a browser
+/// cannot send cross-site without a preflight (a form or `text/plain` post is refused with
+/// 415 before anything runs).
+fn check_media_type(parts: &Parts) -> Result<(), Refusal> {
     if parts.method == Method::POST && !is_json(&parts.headers) {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             SchemaError::bad_input("send the request as `Content-Type: application/json`"),
         ));
     }
-    let preflighted = has_non_simple_content_type(&parts.headers)
-        || PREFLIGHT_HEADERS.iter().any(|name| {
-            parts
-                .headers
-                .get(*name)
-                .is_some_and(|value| !value.as_bytes().trim_ascii().is_empty())
-        });
-    if csrf_prevention && parts.method == Method::GET && !preflighted {
-        return Err(Refusal::bad_request(
-            "GET requests need an `apollo-require-preflight` (or `x-apollo-operation-name`) header or a `Content-Type: application/json` header, as CSRF prevention; or use POST with `Content-Type: application/json`",
-        ));
-    }
     Ok(())
+}
+
+/// CSRF prevention. A GET is a "simple" request a page on another site can make a browser
+/// send with the user's cookies or network position (an open gateway on a private
+/// network), so it runs only when it could not have been forged that way:
+/// - it carries what a page can send only after a CORS preflight, which the allow-list
+///   answers: a caller credential (`Authorization: Bearer`, a forwarded block credential),
+///   a preflight header, or a non-simple `Content-Type` (Apollo Client sends
+///   `application/json` even on GET; urql sends no `Content-Type` on GET);
+/// - or the browser says it comes from an allowed origin (`Origin` cannot be forged by a
+///   page, and a cross-site form, image or `no-cors` fetch sends none on GET).
+///
+/// A GET with cookies alone, or with none of these (an open gateway's usual caller), is
+/// refused as before. Non-browser clients are not at risk and can send any header.
+fn check_forgery(parts: &Parts, origins: &BrowserOrigins) -> Result<(), Refusal> {
+    if parts.method != Method::GET {
+        return Ok(());
+    }
+    let headers = &parts.headers;
+    let present = |name: &str| {
+        headers
+            .get(name)
+            .is_some_and(|value| !value.as_bytes().trim_ascii().is_empty())
+    };
+    let preflighted = has_bearer_credential(headers)
+        || forwarded_header_names().any(present)
+        || PREFLIGHT_HEADERS.iter().any(|name| present(name))
+        || has_non_simple_content_type(headers)
+        || headers.get(header::ORIGIN).is_some_and(|origin| origins.allows(origin));
+    if preflighted {
+        return Ok(());
+    }
+    Err(Refusal::bad_request(
+        "GET requests need a header a browser sends only after a CORS preflight, as CSRF prevention: `Authorization: Bearer <key>`, `apollo-require-preflight: true` (or `x-apollo-operation-name`) or `Content-Type: application/json`; or use POST with `Content-Type: application/json`",
+    ))
+}
+
+/// `Authorization: Bearer ...`: a page sets it only through a preflighted request. Other
+/// schemes are left out on purpose: a browser attaches HTTP Basic, Digest or Negotiate
+/// credentials to cross-site requests by itself, as it does cookies.
+fn has_bearer_credential(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim_start().split_once(' '))
+        .is_some_and(|(scheme, credential)| scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty())
 }
 
 /// A `Content-Type` outside the CORS-safelisted three forces a preflight, so such a GET

@@ -70,6 +70,10 @@ pub struct ServerSettings {
     pub cors_origins: Vec<HeaderValue>,
     /// The bearer token `/metrics` requires (`GATEWAY_METRICS_TOKEN`); open when `None`.
     pub metrics_token: Option<SecretString>,
+    /// Also allow browser origins on a loopback host (`localhost`, `127.0.0.1`, `[::1]`,
+    /// any port), so that a frontend dev server can call: the sandbox's default when
+    /// `GATEWAY_CORS_ORIGINS` is unset; a configured list replaces it.
+    pub cors_loopback: bool,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +84,7 @@ impl Default for ServerSettings {
             csrf_prevention: true,
             cors_origins: Vec::new(),
             metrics_token: None,
+            cors_loopback: false,
         }
     }
 }
@@ -398,7 +403,7 @@ fn redis_ca(raw: &RawSettings) -> Result<Option<Vec<u8>>, ConfigError> {
 
 /// Introspection (on unless set off: `GATEWAY_INTROSPECTION=false` for production), CSRF
 /// prevention (on unless set off) and the CORS allow-list (exact origins such as
-/// `https://app.example.com`).
+/// `https://app.example.com`; unset in the sandbox, any loopback origin).
 fn apply_surface_settings(raw: &RawSettings, settings: &mut Settings) -> Result<(), ConfigError> {
     let invalid = |origin: &str| ConfigError::Invalid {
         key: "GATEWAY_CORS_ORIGINS",
@@ -428,6 +433,7 @@ fn apply_surface_settings(raw: &RawSettings, settings: &mut Settings) -> Result<
     settings.gateway.introspection = raw.gateway_introspection.unwrap_or(true);
     settings.gateway.federation = raw.gateway_federation.unwrap_or(false);
     settings.server.csrf_prevention = raw.gateway_csrf_prevention.unwrap_or(true);
+    settings.server.cors_loopback = settings.sandbox && raw.gateway_cors_origins.is_none();
     settings.server.cors_origins = cors_origins;
     settings.server.metrics_token = metrics_token(raw)?;
     if let Some(access) = raw.gateway_explain.as_deref() {
@@ -720,6 +726,22 @@ mod tests {
         assert!(settings.sandbox);
         assert!(settings.gateway.blocks.is_empty());
         assert_eq!(settings.server.listen.to_string(), "127.0.0.1:4000");
+    }
+
+    #[test]
+    fn the_sandbox_allows_loopback_origins_until_an_allow_list_is_set() {
+        let sandbox = Settings::from_raw(RawSettings::default()).expect("valid");
+        assert!(sandbox.server.cors_loopback);
+        for listed in ["https://app.example.com", ""] {
+            let raw = RawSettings {
+                gateway_cors_origins: Some(listed.to_owned()),
+                ..RawSettings::default()
+            };
+            let configured = Settings::from_raw(raw).expect("valid");
+            assert!(!configured.server.cors_loopback, "{listed:?}");
+        }
+        let real_blocks = Settings::from_raw(raw_with_sales()).expect("valid");
+        assert!(!real_blocks.server.cors_loopback);
     }
 
     #[test]

@@ -180,12 +180,15 @@ variables! {
         /// become entities, `_service` and `_entities` are added (see "Use it in a
         /// supergraph"); `schema.graphql` is unchanged, `subgraph.graphql` is the subgraph's
         GATEWAY_FEDERATION => gateway_federation: Option<bool>, default: code(false);
-        /// refuse GETs without an `apollo-require-preflight` or `x-apollo-operation-name`
-        /// header or a non-simple `Content-Type` (POST bodies must be `application/json`
+        /// refuse GETs a cross-site page could make a browser send: a GET needs a caller
+        /// credential (`Authorization: Bearer`, a forwarded block header), an
+        /// `apollo-require-preflight` or `x-apollo-operation-name` header, a non-simple
+        /// `Content-Type`, or an allowed `Origin` (POST bodies must be `application/json`
         /// regardless)
         GATEWAY_CSRF_PREVENTION => gateway_csrf_prevention: Option<bool>, default: code(true);
-        /// comma-separated origins browsers may call from (`https://app.example.com`)
-        GATEWAY_CORS_ORIGINS => gateway_cors_origins: Option<String>, default: "none";
+        /// comma-separated origins browsers may call from (`https://app.example.com`); set
+        /// (even empty) it replaces the sandbox's default
+        GATEWAY_CORS_ORIGINS => gateway_cors_origins: Option<String>, default: "none; in the sandbox any origin on `localhost`, `127.0.0.1` or `[::1]`";
         /// token `/metrics` requires as `Authorization: Bearer <token>` (else 401) (secret)
         GATEWAY_METRICS_TOKEN => gateway_metrics_token: Option<SecretString>, default: "none: `/metrics` is open";
         /// who may ask for `extensions.explain` with `"extensions": {"explain": true}`: `off`,

@@ -96,6 +96,196 @@ async fn csrf_prevention_refuses_simple_requests_before_anything_runs() {
     assert_eq!(text_typed.status(), 400);
 }
 
+/// The `Accept` urql 6 (`@urql/core`) sends with every query.
+const URQL_ACCEPT: &str =
+    "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+/// The `Accept` and `Content-Type` Apollo Client 4's `HttpLink` sends with every request
+/// (the `Content-Type` on GET too).
+const APOLLO_ACCEPT: &str = "application/graphql-response+json,application/json;q=0.9";
+const COUNT_QUERY: &str = "query Count { persons(first: 1) { totalCount } }";
+const CALLER_KEY: &str = "frontend-key-5f1c";
+
+/// A GET as urql sends a query that fits in a URL: the request in the query string,
+/// `Accept` and whatever `fetchOptions.headers` adds, no `Content-Type`.
+fn urql_get(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let mut request = app
+        .http
+        .get(app.endpoint())
+        .query(&[("query", COUNT_QUERY), ("operationName", "Count")])
+        .header("accept", URQL_ACCEPT);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+}
+
+async fn status_and_body(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+#[tokio::test]
+async fn urql_and_apollo_requests_pass_csrf_prevention_against_a_keyed_gateway() {
+    let app = spawn_app_with(
+        |settings| settings.gateway.callers = CallerSettings::service(&[CALLER_KEY]),
+        CacheSettings::default(),
+    )
+    .await;
+    let bearer = format!("Bearer {CALLER_KEY}");
+    let counted = |body: &Value| body["data"]["persons"]["totalCount"].is_u64();
+
+    // urql, GET without Content-Type: the caller key proves a preflight.
+    let (status, body) = status_and_body(urql_get(&app, &[("authorization", &bearer)])).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(counted(&body), "{body}");
+    // urql, POST (a query too long for a URL, or a mutation).
+    let urql_post = app
+        .http
+        .post(app.endpoint())
+        .header("accept", URQL_ACCEPT)
+        .header("content-type", "application/json")
+        .header("authorization", &bearer)
+        .body(json!({ "query": COUNT_QUERY, "operationName": "Count" }).to_string());
+    let (status, body) = status_and_body(urql_post).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(counted(&body), "{body}");
+    // Apollo Client, POST (its default) and GET (`useGETForQueries`), JSON-typed both.
+    let apollo_body = json!({
+        "operationName": "Count",
+        "variables": {},
+        "extensions": { "clientLibrary": { "name": "@apollo/client", "version": "4.3.8" } },
+        "query": COUNT_QUERY,
+    });
+    let apollo_post = app
+        .http
+        .post(app.endpoint())
+        .header("accept", APOLLO_ACCEPT)
+        .header("content-type", "application/json")
+        .header("authorization", &bearer)
+        .body(apollo_body.to_string());
+    let (status, body) = status_and_body(apollo_post).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(counted(&body), "{body}");
+    let apollo_get = app
+        .http
+        .get(app.endpoint())
+        .query(&[
+            ("query", COUNT_QUERY),
+            ("operationName", "Count"),
+            ("variables", "{}"),
+            ("extensions", &apollo_body["extensions"].to_string()),
+        ])
+        .header("accept", APOLLO_ACCEPT)
+        .header("content-type", "application/json")
+        .header("authorization", &bearer);
+    let (status, body) = status_and_body(apollo_get).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(counted(&body), "{body}");
+
+    // Without the key the caller is refused for what it is: unauthenticated, not forged.
+    let (status, body) = status_and_body(urql_get(&app, &[])).await;
+    assert_eq!(status, 400, "CSRF prevention still answers first: {body}");
+}
+
+#[tokio::test]
+async fn get_requests_a_page_could_forge_are_still_refused() {
+    let app = spawn_app_with(
+        |settings| settings.server.cors_origins = vec![HeaderValue::from_static("https://app.example.com")],
+        CacheSettings::default(),
+    )
+    .await;
+    let forgeable: [&[(&str, &str)]; 6] = [
+        &[],
+        &[("cookie", "session=s3cr3t")],
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        &[("authorization", "Bearer ")],
+        &[("origin", "https://evil.example.net")],
+        &[("content-type", "text/plain"), ("origin", "null")],
+    ];
+    for headers in forgeable {
+        let (status, body) = status_and_body(urql_get(&app, headers)).await;
+        assert_eq!(status, 400, "{headers:?}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Authorization: Bearer"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.total_requests(), 0, "nothing reached a block");
+
+    // An open gateway takes a bearer token it does not check as the preflight proof it is,
+    // and a browser request from an allowed origin.
+    for headers in [
+        &[("authorization", "Bearer anything")][..],
+        &[("origin", "https://app.example.com")][..],
+        &[("x-crm-authorization", "Api-Token t")][..],
+    ] {
+        let (status, body) = status_and_body(urql_get(&app, headers)).await;
+        assert_eq!(status, 200, "{headers:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_lets_a_frontend_dev_server_on_loopback_call() {
+    let app = spawn_app_with(
+        |settings| settings.server.cors_loopback = true,
+        CacheSettings::default(),
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.endpoint())
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    for origin in [
+        "http://localhost:5173",
+        "http://127.0.0.1:3000",
+        "http://[::1]:8080",
+        "https://localhost",
+    ] {
+        let answer = preflight(origin).await.expect("answer");
+        assert!(answer.status().is_success(), "{origin}: {}", answer.status());
+        assert_eq!(answer.headers()["access-control-allow-origin"], origin);
+        let methods = answer.headers()["access-control-allow-methods"].to_str().unwrap_or("");
+        assert!(methods.contains("GET") && methods.contains("POST"), "{methods}");
+    }
+    for origin in [
+        "http://localhost.evil.example",
+        "http://evil.example:5173",
+        "http://127.0.0.2.nip.io",
+        "null",
+    ] {
+        let answer = preflight(origin).await.expect("answer");
+        assert!(
+            answer.headers().get("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    // urql's GET from the dev server needs no extra header: the browser names the origin.
+    let (status, body) = status_and_body(urql_get(&app, &[("origin", "http://localhost:5173")])).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn without_an_allowed_origin_the_preflight_is_not_answered() {
+    let app = spawn_app().await;
+    let answer = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.endpoint())
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("answer");
+    assert!(answer.headers().get("access-control-allow-origin").is_none());
+}
+
 #[tokio::test]
 async fn get_queries_need_no_header_when_csrf_prevention_is_off() {
     let app = spawn_app_with(
