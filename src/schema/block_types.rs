@@ -1,16 +1,25 @@
 //! The block sub-objects of an identity (`SalesUser`, `SearchIdentity`, `AssetsUser`,
 //! `B2BUser`, ...): each block's own fields in camelCase. Fields a block did not send are
 //! null; nothing is invented. B2B `password` and `shop_token` are never exposed.
+//!
+//! Each type a client caches has an `id: ID!`, the block's own key for the record, unique
+//! within the type (Apollo's and urql's normalised caches key objects by type and `id`):
+//! the identity's shared unique id for the per-identity records (a Sales user, a Sales
+//! customer, a Search identity, an Assets user: the key they were read by), the record's
+//! `unique_id` for Sales entities and for the assets, entities and ownership records of an
+//! Assets user. A list item the block sent without a `unique_id` has no key that would not
+//! be invented: it is left out, and the list reports it as an error ([`keyed_items`],
+//! [`report_unkeyed`]).
 
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::{
-    errors::{IntoGraphql, SchemaError},
+    errors::{IntoGraphql, SchemaError, report},
     load_one, loaders,
     pagination::connection_objects,
+    timestamp::{Timestamp, optional},
 };
 use crate::{
     blocks::{BlockName, assets, b2b, sales, search},
@@ -20,13 +29,14 @@ use crate::{
 
 /// A user in the Sales block.
 pub struct SalesUser {
+    id: String,
     record: Arc<Record<sales::SalesUser>>,
 }
 
 impl SalesUser {
-    /// Wraps a loaded record.
-    pub fn new(record: Arc<Record<sales::SalesUser>>) -> Self {
-        Self { record }
+    /// Wraps a record loaded by the identity's unique id `id`.
+    pub fn new(id: String, record: Arc<Record<sales::SalesUser>>) -> Self {
+        Self { id, record }
     }
 
     /// A field of the record; when the record came from a list page without that field,
@@ -51,6 +61,11 @@ impl SalesUser {
 /// A user in the Sales block.
 #[Object]
 impl SalesUser {
+    /// The key for client caches: the identity's shared unique id, which Sales keys its
+    /// users by.
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
     /// The identity's shared unique id.
     async fn unique_id(&self) -> Option<&str> {
         self.record.data.unique_id.as_deref()
@@ -84,18 +99,21 @@ impl SalesUser {
         self.field(ctx, |u| u.orders_count).await
     }
     /// When the user was created.
-    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
-        self.field(ctx, |u| u.created_at).await
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<Timestamp>> {
+        self.field(ctx, |u| optional(u.created_at)).await
     }
     /// When the user was last updated.
-    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
-        self.field(ctx, |u| u.updated_at).await
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<Timestamp>> {
+        self.field(ctx, |u| optional(u.updated_at)).await
     }
 }
 
 /// A customer profile in the Sales block.
 #[derive(SimpleObject)]
 pub struct SalesCustomer {
+    /// The key for client caches: the identity's shared unique id, which Sales keys its
+    /// customers by.
+    pub id: ID,
     /// The identity's shared unique id.
     pub unique_id: Option<String>,
     /// Email address.
@@ -115,12 +133,14 @@ pub struct SalesCustomer {
     /// Total amount spent.
     pub total_spent: Option<f64>,
     /// When the customer was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
 }
 
-impl From<&sales::SalesCustomer> for SalesCustomer {
-    fn from(c: &sales::SalesCustomer) -> Self {
+impl SalesCustomer {
+    /// The customer read by the identity's unique id `id`.
+    pub fn new(id: String, c: &sales::SalesCustomer) -> Self {
         Self {
+            id: ID(id),
             unique_id: c.unique_id.clone(),
             email: c.email.clone(),
             first_name: c.first_name.clone(),
@@ -130,15 +150,17 @@ impl From<&sales::SalesCustomer> for SalesCustomer {
             status: c.status.clone(),
             orders_count: c.orders_count,
             total_spent: c.total_spent,
-            created_at: c.created_at,
+            created_at: optional(c.created_at),
         }
     }
 }
 
 /// An entity (organization) in the Sales block.
 #[derive(SimpleObject)]
-#[graphql(complex)]
 pub struct SalesEntity {
+    /// The key for client caches: the entity's Sales `unique_id` (the CRM organization id
+    /// for organizations registered through the gateway).
+    pub id: ID,
     /// Unique id (the CRM organization id for organizations registered through the gateway).
     pub unique_id: Option<String>,
     /// Entity name.
@@ -150,23 +172,7 @@ pub struct SalesEntity {
     /// Status (`active`, `inactive`).
     pub status: Option<String>,
     /// When the entity was created.
-    pub created_at: Option<DateTime<Utc>>,
-}
-
-#[ComplexObject]
-impl SalesEntity {
-    /// The entity's Sales `unique_id` (the CRM organization id for organizations registered
-    /// through the gateway): a stable key for client caches.
-    async fn id(&self) -> Result<ID> {
-        self.unique_id
-            .clone()
-            .map(ID)
-            .ok_or(SchemaError::MissingField {
-                block: BlockName::Sales,
-                field: "unique_id",
-            })
-            .gql()
-    }
+    pub created_at: Option<Timestamp>,
 }
 
 connection_objects!(
@@ -177,15 +183,17 @@ connection_objects!(
     "A Sales entity with its cursor."
 );
 
-impl From<&sales::SalesEntity> for SalesEntity {
-    fn from(e: &sales::SalesEntity) -> Self {
+impl SalesEntity {
+    /// The entity found by its unique id `id`.
+    pub fn new(id: String, e: &sales::SalesEntity) -> Self {
         Self {
+            id: ID(id),
             unique_id: e.unique_id.clone(),
             name: e.name.clone(),
             entity_type: e.entity_type.clone(),
             email: e.email.clone(),
             status: e.status.clone(),
-            created_at: e.created_at,
+            created_at: optional(e.created_at),
         }
     }
 }
@@ -193,6 +201,9 @@ impl From<&sales::SalesEntity> for SalesEntity {
 /// An identity in the Search block.
 #[derive(SimpleObject)]
 pub struct SearchIdentity {
+    /// The key for client caches: the identity's shared unique id, which Search keys its
+    /// identities by.
+    pub id: ID,
     /// The identity's shared unique id.
     pub unique_id: Option<String>,
     /// The user's id at the auth provider.
@@ -214,14 +225,16 @@ pub struct SearchIdentity {
     /// Whether the user is enabled.
     pub enabled: Option<bool>,
     /// When the identity was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
     /// When the identity was last updated.
-    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<Timestamp>,
 }
 
-impl From<&search::SearchIdentity> for SearchIdentity {
-    fn from(s: &search::SearchIdentity) -> Self {
+impl SearchIdentity {
+    /// The Search identity read by the identity's unique id `id`.
+    pub fn new(id: String, s: &search::SearchIdentity) -> Self {
         Self {
+            id: ID(id),
             unique_id: s.unique_id.clone(),
             user_unique_id: s.user_unique_id.clone(),
             name: s.name.clone(),
@@ -232,8 +245,8 @@ impl From<&search::SearchIdentity> for SearchIdentity {
             role_name: s.role_name.clone(),
             status: s.status.clone(),
             enabled: s.enabled,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
+            created_at: optional(s.created_at),
+            updated_at: optional(s.updated_at),
         }
     }
 }
@@ -242,6 +255,9 @@ impl From<&search::SearchIdentity> for SearchIdentity {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct AssetsUser {
+    /// The key for client caches: the identity's shared unique id, which Assets keys its
+    /// users by.
+    pub id: ID,
     /// The identity's shared unique id.
     pub unique_id: Option<String>,
     /// Email address.
@@ -257,11 +273,9 @@ pub struct AssetsUser {
     /// Number of entities.
     pub entities_count: Option<i64>,
     /// When the user was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
     /// When the user was last updated.
-    pub updated_at: Option<DateTime<Utc>>,
-    #[graphql(skip)]
-    id: String,
+    pub updated_at: Option<Timestamp>,
 }
 
 impl AssetsUser {
@@ -275,9 +289,9 @@ impl AssetsUser {
             avatar_url: u.avatar_url.clone(),
             assets_count: u.assets_count,
             entities_count: u.entities_count,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-            id,
+            created_at: optional(u.created_at),
+            updated_at: optional(u.updated_at),
+            id: ID(id),
         }
     }
 }
@@ -290,37 +304,86 @@ connection_objects!(
     "An Assets user with its cursor."
 );
 
+/// The items of a block's list that carry their `unique_id`, each built with it as its
+/// key. Items without one are left out (any key would be invented) and reported as one
+/// error on the list field, beside the items that could be keyed.
+fn keyed_items<W: KeyedItem, T>(ctx: &Context<'_>, block: BlockName, items: &[W], build: fn(ID, &W) -> T) -> Vec<T> {
+    let mut unkeyed = 0;
+    let keyed = items
+        .iter()
+        .filter_map(|item| match item.key() {
+            Some(key) => Some(build(ID(key.to_owned()), item)),
+            None => {
+                unkeyed += 1;
+                None
+            }
+        })
+        .collect();
+    report_unkeyed(ctx, block, unkeyed);
+    keyed
+}
+
+/// Reports, as one error on the field, the records of `block` left out of its list for
+/// want of a key (nothing when none was).
+pub(crate) fn report_unkeyed(ctx: &Context<'_>, block: BlockName, left_out: usize) {
+    if left_out > 0 {
+        report(ctx, SchemaError::UnkeyedItems { block, left_out });
+    }
+}
+
+/// A block record whose key is its `unique_id`.
+pub(crate) trait KeyedItem {
+    /// The non-blank `unique_id`, if the block sent one.
+    fn key(&self) -> Option<&str>;
+}
+
+macro_rules! keyed_by_unique_id {
+    ($($wire:ty),*) => {$(
+        impl KeyedItem for $wire {
+            fn key(&self) -> Option<&str> {
+                self.unique_id.as_deref().map(str::trim).filter(|id| !id.is_empty())
+            }
+        }
+    )*};
+}
+keyed_by_unique_id!(
+    assets::Asset,
+    assets::AssetsEntity,
+    assets::OwnershipRecord,
+    assets::AssetsUser,
+    sales::SalesEntity
+);
+
 #[ComplexObject]
 impl AssetsUser {
-    /// The user's Assets `unique_id` (the shared identity id): a stable key for client caches.
-    async fn id(&self) -> ID {
-        ID(self.id.clone())
-    }
-    /// Assets assigned to the user.
+    /// Assets assigned to the user. An asset the block sent without a `unique_id` is left
+    /// out and reported as an error on this field.
     async fn assets(&self, ctx: &Context<'_>) -> Result<Vec<Asset>> {
-        let list = load_one(loaders(ctx)?, AssetsUserAssetsKey(self.id.clone()))
+        let list = load_one(loaders(ctx)?, AssetsUserAssetsKey(self.id.to_string()))
             .await
             .gql()?;
         Ok(list
-            .map(|l| l.data.iter().map(Asset::from).collect())
+            .map(|l| keyed_items(ctx, BlockName::Assets, &l.data, Asset::new))
             .unwrap_or_default())
     }
-    /// Digital entities associated with the user.
+    /// Digital entities associated with the user. An entity the block sent without a
+    /// `unique_id` is left out and reported as an error on this field.
     async fn entities(&self, ctx: &Context<'_>) -> Result<Vec<AssetsEntity>> {
-        let list = load_one(loaders(ctx)?, AssetsUserEntitiesKey(self.id.clone()))
+        let list = load_one(loaders(ctx)?, AssetsUserEntitiesKey(self.id.to_string()))
             .await
             .gql()?;
         Ok(list
-            .map(|l| l.data.iter().map(AssetsEntity::from).collect())
+            .map(|l| keyed_items(ctx, BlockName::Assets, &l.data, AssetsEntity::new))
             .unwrap_or_default())
     }
-    /// Ownership records of the user.
+    /// Ownership records of the user. A record the block sent without a `unique_id` is
+    /// left out and reported as an error on this field.
     async fn ownership(&self, ctx: &Context<'_>) -> Result<Vec<OwnershipRecord>> {
-        let list = load_one(loaders(ctx)?, AssetsUserOwnershipKey(self.id.clone()))
+        let list = load_one(loaders(ctx)?, AssetsUserOwnershipKey(self.id.to_string()))
             .await
             .gql()?;
         Ok(list
-            .map(|l| l.data.iter().map(OwnershipRecord::from).collect())
+            .map(|l| keyed_items(ctx, BlockName::Assets, &l.data, OwnershipRecord::new))
             .unwrap_or_default())
     }
 }
@@ -328,6 +391,9 @@ impl AssetsUser {
 /// An asset in the Assets block.
 #[derive(SimpleObject)]
 pub struct Asset {
+    /// The key for client caches: the asset's `unique_id` (one asset, whichever user lists
+    /// it).
+    pub id: ID,
     /// Unique id.
     pub unique_id: Option<String>,
     /// Name.
@@ -337,17 +403,18 @@ pub struct Asset {
     /// Status.
     pub status: Option<String>,
     /// When the asset was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
 }
 
-impl From<&assets::Asset> for Asset {
-    fn from(a: &assets::Asset) -> Self {
+impl Asset {
+    fn new(id: ID, a: &assets::Asset) -> Self {
         Self {
+            id,
             unique_id: a.unique_id.clone(),
             name: a.name.clone(),
             serial_number: a.serial_number.clone(),
             status: a.status.clone(),
-            created_at: a.created_at,
+            created_at: optional(a.created_at),
         }
     }
 }
@@ -355,6 +422,8 @@ impl From<&assets::Asset> for Asset {
 /// A digital entity in the Assets block.
 #[derive(SimpleObject)]
 pub struct AssetsEntity {
+    /// The key for client caches: the entity's `unique_id`.
+    pub id: ID,
     /// Unique id.
     pub unique_id: Option<String>,
     /// Name.
@@ -366,18 +435,19 @@ pub struct AssetsEntity {
     /// Access level.
     pub access_level: Option<String>,
     /// When the entity was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
 }
 
-impl From<&assets::AssetsEntity> for AssetsEntity {
-    fn from(e: &assets::AssetsEntity) -> Self {
+impl AssetsEntity {
+    fn new(id: ID, e: &assets::AssetsEntity) -> Self {
         Self {
+            id,
             unique_id: e.unique_id.clone(),
             name: e.name.clone(),
             entity_type: e.entity_type.clone(),
             status: e.status.clone(),
             access_level: e.access_level.clone(),
-            created_at: e.created_at,
+            created_at: optional(e.created_at),
         }
     }
 }
@@ -385,6 +455,8 @@ impl From<&assets::AssetsEntity> for AssetsEntity {
 /// An ownership record in the Assets block.
 #[derive(SimpleObject)]
 pub struct OwnershipRecord {
+    /// The key for client caches: the record's own `unique_id` (not the asset's).
+    pub id: ID,
     /// Unique id.
     pub unique_id: Option<String>,
     /// The asset's unique id.
@@ -394,20 +466,21 @@ pub struct OwnershipRecord {
     /// `assigned`, `lent` or `transferred`.
     pub ownership_type: Option<String>,
     /// When the asset was assigned.
-    pub assigned_at: Option<DateTime<Utc>>,
+    pub assigned_at: Option<Timestamp>,
     /// When the record was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
 }
 
-impl From<&assets::OwnershipRecord> for OwnershipRecord {
-    fn from(o: &assets::OwnershipRecord) -> Self {
+impl OwnershipRecord {
+    fn new(id: ID, o: &assets::OwnershipRecord) -> Self {
         Self {
+            id,
             unique_id: o.unique_id.clone(),
             asset_unique_id: o.asset_unique_id.clone(),
             asset_name: o.asset_name.clone(),
             ownership_type: o.ownership_type.clone(),
-            assigned_at: o.assigned_at,
-            created_at: o.created_at,
+            assigned_at: optional(o.assigned_at),
+            created_at: optional(o.created_at),
         }
     }
 }
@@ -433,9 +506,9 @@ pub struct B2bUser {
     /// The user's id on the Commerce platform.
     pub remote_id: Option<i64>,
     /// When the user joined.
-    pub date_joined: Option<DateTime<Utc>>,
+    pub date_joined: Option<Timestamp>,
     /// Last login.
-    pub last_login: Option<DateTime<Utc>>,
+    pub last_login: Option<Timestamp>,
 }
 
 connection_objects!(
@@ -561,8 +634,8 @@ impl From<&b2b::B2bUser> for B2bUser {
             }),
             is_active: u.is_active,
             remote_id: u.remote_id,
-            date_joined: u.date_joined,
-            last_login: u.last_login,
+            date_joined: optional(u.date_joined),
+            last_login: optional(u.last_login),
         }
     }
 }

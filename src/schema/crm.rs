@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::Value;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
     identity::Identity,
     identity_links, load_one, loaders,
     pagination::{PagedConnection, Window, connection_objects, fetch_window, paged},
+    timestamp::{Timestamp, optional},
 };
 use crate::{
     blocks::{BlockName, crm},
@@ -70,9 +71,9 @@ pub struct PersonFilter {
     /// Only persons of this organization (UUID).
     pub organization_id: Option<ID>,
     /// Only persons created at or after this time.
-    pub created_after: Option<DateTime<Utc>>,
+    pub created_after: Option<Timestamp>,
     /// Only persons created at or before this time.
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_before: Option<Timestamp>,
     /// Only persons whose metadata has this key.
     pub metadata_has_key: Option<String>,
 }
@@ -83,7 +84,7 @@ impl PersonFilter {
             Some(id) => Some(parse_uuid(id, "filter.organizationId")?),
             None => None,
         };
-        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let time = |t: &Timestamp| t.0.to_rfc3339_opts(SecondsFormat::Secs, true);
         Ok(crm::PersonFilter {
             lifecycle_stage: self.lifecycle_stage.map(|s| s.wire().to_owned()),
             owner: self.owner_id,
@@ -235,12 +236,12 @@ impl Person {
         json(&self.data().metadata)
     }
     /// When the person was created.
-    async fn created_at(&self) -> Result<DateTime<Utc>> {
-        required(self.data().created_at, "created_at")
+    async fn created_at(&self) -> Result<Timestamp> {
+        required(optional(self.data().created_at), "created_at")
     }
     /// When the person was last updated.
-    async fn updated_at(&self) -> Result<DateTime<Utc>> {
-        required(self.data().updated_at, "updated_at")
+    async fn updated_at(&self) -> Result<Timestamp> {
+        required(optional(self.data().updated_at), "updated_at")
     }
     /// The identity this person belongs to: the one the identity link index links it to,
     /// else the one named by the person's `unique_id`.
@@ -321,12 +322,12 @@ impl Organization {
         json(&self.data().metadata)
     }
     /// When the organization was created.
-    async fn created_at(&self) -> Result<DateTime<Utc>> {
-        required(self.data().created_at, "created_at")
+    async fn created_at(&self) -> Result<Timestamp> {
+        required(optional(self.data().created_at), "created_at")
     }
     /// When the organization was last updated.
-    async fn updated_at(&self) -> Result<DateTime<Utc>> {
-        required(self.data().updated_at, "updated_at")
+    async fn updated_at(&self) -> Result<Timestamp> {
+        required(optional(self.data().updated_at), "updated_at")
     }
     /// The organization's persons, optionally filtered further.
     #[graphql(complexity = "crate::limits::connection_complexity(first, child_complexity)")]
@@ -351,7 +352,7 @@ impl Organization {
         let record = load_one(loaders(ctx)?, SalesEntityKey(self.data().id.clone()))
             .await
             .gql()?;
-        Ok(record.map(|r| SalesEntity::from(&r.data)))
+        Ok(record.map(|r| SalesEntity::new(self.data().id.clone(), &r.data)))
     }
 }
 

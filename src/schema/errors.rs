@@ -34,6 +34,15 @@ pub enum SchemaError {
         /// The missing wire field.
         field: &'static str,
     },
+    /// A block listed records without the key a client caches them by (`unique_id`); the
+    /// list answers without them.
+    #[error("the {block} block sent {left_out} record(s) without `unique_id`; they are left out of this list")]
+    UnkeyedItems {
+        /// The block.
+        block: BlockName,
+        /// How many records were left out.
+        left_out: usize,
+    },
     /// A block sent a value outside its contract's set (an unknown enum value).
     #[error("the {block} block sent an unknown `{field}` value")]
     UnknownValue {
@@ -87,7 +96,9 @@ impl SchemaError {
         match self {
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
             Self::Block(error) => error.code(),
-            Self::MissingField { .. } | Self::UnknownValue { .. } => ErrorCode::UpstreamError,
+            Self::MissingField { .. } | Self::UnkeyedItems { .. } | Self::UnknownValue { .. } => {
+                ErrorCode::UpstreamError
+            }
             Self::Internal | Self::LinkIndex(_) => ErrorCode::InternalServerError,
             Self::Ambiguous { .. } => ErrorCode::Conflict,
             Self::OperationAbandoned => ErrorCode::UpstreamTimeout,
@@ -102,7 +113,9 @@ impl SchemaError {
     fn block(&self) -> Option<BlockName> {
         match self {
             Self::Block(error) => Some(error.block()),
-            Self::MissingField { block, .. } | Self::UnknownValue { block, .. } => Some(*block),
+            Self::MissingField { block, .. } | Self::UnkeyedItems { block, .. } | Self::UnknownValue { block, .. } => {
+                Some(*block)
+            }
             _ => None,
         }
     }
@@ -118,7 +131,7 @@ impl SchemaError {
             Self::Block(error @ BlockError::Status { status, .. }) if *status >= 500 => {
                 tracing::warn!(block = %error.block(), status, "block failed");
             }
-            Self::MissingField { .. } | Self::UnknownValue { .. } => {
+            Self::MissingField { .. } | Self::UnkeyedItems { .. } | Self::UnknownValue { .. } => {
                 tracing::warn!(error = %self, "contract violation")
             }
             Self::Internal => tracing::error!("internal error reported to a caller"),

@@ -230,6 +230,17 @@ impl Identity {
     }
 }
 
+/// `first last` from the parts that are known and not blank; `None` when neither is.
+pub(crate) fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = [first, last]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// One human across blocks, identified by the shared 23blocks `unique_id`. Block fields
 /// are null where that block does not know the identity.
 #[Object]
@@ -244,7 +255,9 @@ impl Identity {
         self.email_value(ctx, EarlierFailures::Report).await
     }
 
-    /// The first display name known, in order Sales, Search (`name`), Assets.
+    /// The first display name known, in order Sales, Search (`name`), Assets. When none
+    /// of them holds one, derived from the Sales user's first and last name (`Ada
+    /// Lovelace`; either alone when only one is known); null when those are unknown too.
     async fn display_name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Self::first_known(
             ctx,
@@ -252,6 +265,7 @@ impl Identity {
                 self.sales_candidate(ctx, |u| u.display_name.clone()),
                 self.search_candidate(ctx, |s| s.name.clone()),
                 self.assets_candidate(ctx, |a| a.display_name.clone()),
+                self.sales_candidate(ctx, |u| full_name(u.first_name.as_deref(), u.last_name.as_deref())),
             ],
             EarlierFailures::Report,
         )
@@ -287,13 +301,13 @@ impl Identity {
     /// The identity as a Sales user.
     async fn sales(&self, ctx: &Context<'_>) -> Result<Option<SalesUser>> {
         let record = load_one(loaders(ctx)?, self.sales_key()).await.gql()?;
-        Ok(record.map(SalesUser::new))
+        Ok(record.map(|record| SalesUser::new(self.id.clone(), record)))
     }
 
     /// The identity as a Sales customer.
     async fn customer(&self, ctx: &Context<'_>) -> Result<Option<SalesCustomer>> {
         let record = load_one(loaders(ctx)?, SalesCustomerKey(self.id.clone())).await.gql()?;
-        Ok(record.map(|r| SalesCustomer::from(&r.data)))
+        Ok(record.map(|r| SalesCustomer::new(self.id.clone(), &r.data)))
     }
 
     /// The identity in the Search block.
@@ -301,7 +315,7 @@ impl Identity {
         let record = load_one(loaders(ctx)?, SearchIdentityKey(self.id.clone()))
             .await
             .gql()?;
-        Ok(record.map(|r| SearchIdentity::from(&r.data)))
+        Ok(record.map(|r| SearchIdentity::new(self.id.clone(), &r.data)))
     }
 
     /// The identity as an Assets user, with assets, entities and ownership.
@@ -386,5 +400,22 @@ impl Identity {
     async fn links(&self, ctx: &Context<'_>) -> Result<Vec<IdentityLink>> {
         let links = identity_links::identity_links(ctx, &self.id).await?;
         Ok(links.into_iter().map(IdentityLink).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_name;
+
+    #[test]
+    fn a_full_name_joins_the_known_parts() {
+        assert_eq!(
+            full_name(Some("Ada"), Some("Lovelace")).as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(full_name(Some(" Ada "), None).as_deref(), Some("Ada"));
+        assert_eq!(full_name(Some(""), Some("Lovelace")).as_deref(), Some("Lovelace"));
+        assert_eq!(full_name(Some("  "), None), None);
+        assert_eq!(full_name(None, None), None);
     }
 }

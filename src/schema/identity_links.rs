@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use async_graphql::{Context, Enum, ID, Object, Result};
-use chrono::{DateTime, Utc};
 
 use super::{
     block_types::B2bUser,
@@ -15,6 +14,7 @@ use super::{
     errors::{IntoGraphql, SchemaError},
     identity::{Block, Identity},
     load_one, loaders,
+    timestamp::Timestamp,
 };
 use crate::{
     link_index::{
@@ -67,6 +67,17 @@ pub struct IdentityLink(pub Link);
 /// kept in the gateway's identity link index.
 #[Object]
 impl IdentityLink {
+    /// The key for client caches: the block and the record's id in it (`CRM:<person
+    /// UUID>`, `B2B:<user id>`), the index's own key for a link (a record belongs to at
+    /// most one identity).
+    async fn id(&self) -> ID {
+        ID(format!(
+            "{}:{}",
+            self.0.block.as_str().to_ascii_uppercase(),
+            self.0.external_id
+        ))
+    }
+
     /// The block holding the record: `CRM` or `B2B`.
     async fn block(&self) -> Block {
         block_of(self.0.block)
@@ -83,8 +94,8 @@ impl IdentityLink {
     }
 
     /// When the link was made.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod identity_links;
 pub mod mutation;
 pub mod pagination;
 pub mod query;
+pub mod timestamp;
 
 use std::{convert::Infallible, ops::Deref, sync::Arc};
 

@@ -29,6 +29,28 @@ pub struct PagedConnection<N> {
     pub(super) total_count: Option<u64>,
 }
 
+impl<N> PagedConnection<Option<N>> {
+    /// The page without the items that have no node (records the block sent without the key
+    /// their type is cached by), and how many were left out. Cursors stay the positions in
+    /// the block's list, and `pageInfo` spans the whole window read, so paging goes on past
+    /// them.
+    pub fn without_missing(self) -> (PagedConnection<N>, usize) {
+        let read = self.edges.len();
+        let edges: Vec<PagedEdge<N>> = self
+            .edges
+            .into_iter()
+            .filter_map(|edge| edge.node.map(|node| PagedEdge { cursor: edge.cursor, node }))
+            .collect();
+        let left_out = read - edges.len();
+        let page = PagedConnection {
+            edges,
+            page_info: self.page_info,
+            total_count: self.total_count,
+        };
+        (page, left_out)
+    }
+}
+
 /// One item of a page with its cursor.
 pub struct PagedEdge<N> {
     pub(super) cursor: String,

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::{
-    block_types::{AssetsUser, B2bUser, B2bUserFilter, SalesEntity},
+    block_types::{AssetsUser, B2bUser, B2bUserFilter, KeyedItem, SalesEntity, report_unkeyed},
     crm::{
         Organization, OrganizationFilter, Person, PersonFilter, organization_filter, organizations_connection,
         parse_uuid, person_filter, persons_connection,
@@ -13,6 +13,7 @@ use super::{
     identity_links, load_one, loaders,
     pagination::{PagedConnection, Window, fetch_whole_list_window, fetch_window, paged},
 };
+use crate::blocks::BlockName;
 use crate::loaders::{
     AssetsUsersKey, B2bUserKey, B2bUsersPageKey, OrganizationKey, PersonKey, SalesEntitiesPageKey, SalesUsersPageKey,
 };
@@ -167,9 +168,13 @@ impl QueryRoot {
     ) -> Result<PagedConnection<SalesEntity>> {
         let window = Window::parse("salesEntities", first, after.as_deref()).gql()?;
         let fetched = fetch_window(ctx, window, |page, records| SalesEntitiesPageKey { page, records }).await?;
-        Ok(paged("salesEntities", window, fetched, |record| {
-            SalesEntity::from(&record.data)
-        }))
+        let (page, left_out) = paged("salesEntities", window, fetched, |record| {
+            let id = record.data.key()?.to_owned();
+            Some(SalesEntity::new(id, &record.data))
+        })
+        .without_missing();
+        report_unkeyed(ctx, BlockName::Sales, left_out);
+        Ok(page)
     }
 
     /// The Assets users list, in the block's order. The Assets block documents no
@@ -185,9 +190,13 @@ impl QueryRoot {
     ) -> Result<PagedConnection<AssetsUser>> {
         let window = Window::parse("assetsUsers", first, after.as_deref()).gql()?;
         let fetched = fetch_whole_list_window(ctx, window, AssetsUsersKey).await?;
-        Ok(paged("assetsUsers", window, fetched, |record| {
-            AssetsUser::new(record.data.unique_id.clone().unwrap_or_default(), &record.data)
-        }))
+        let (page, left_out) = paged("assetsUsers", window, fetched, |record| {
+            let id = record.data.key()?.to_owned();
+            Some(AssetsUser::new(id, &record.data))
+        })
+        .without_missing();
+        report_unkeyed(ctx, BlockName::Assets, left_out);
+        Ok(page)
     }
 }
 

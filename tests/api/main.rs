@@ -6,6 +6,7 @@ mod block_lists;
 mod block_writes;
 mod cache;
 mod callers;
+mod client_caches;
 mod clients;
 mod configuration_reference;
 mod conformance;

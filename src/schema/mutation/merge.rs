@@ -7,7 +7,7 @@
 //! CRM refuses a merge whose primary it does not know (404) or whose duplicates are not
 //! persons of the platform (400). The gateway then moves the duplicates' identity links.
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Result, SimpleObject};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ use crate::{
         crm::Person,
         errors::{IntoGraphql, SchemaError, report},
         identity_links::link_index,
-        loaders,
+        load_one, loaders,
     },
 };
 
@@ -46,6 +46,7 @@ pub struct MergePersonsInput {
 
 /// What `mergePersons` did or, in a dry run, would do.
 #[derive(SimpleObject, Default)]
+#[graphql(complex)]
 pub struct MergePersonsPayload {
     /// The primary person. After a merge: read fresh from the CRM. In a dry run: the primary
     /// as the CRM holds it now, which is how it would look, since the CRM's merge changes
@@ -70,6 +71,33 @@ pub struct MergePersonsPayload {
     /// What the merge did (in a dry run: would do) with the identity links of the merged
     /// persons in the gateway's identity link index, in the order of `duplicateIds`.
     pub link_changes: Vec<MergeLinkChange>,
+}
+
+#[ComplexObject]
+impl MergePersonsPayload {
+    /// The merged persons as they are after the merge (inactive, `mergedInto` the
+    /// primary), read fresh, so that a client cache holding them updates from this answer.
+    /// A person the CRM no longer holds is left out; one that could not be read is reported
+    /// as an error beside the others. Empty in a dry run: nothing was merged.
+    async fn merged(&self, ctx: &Context<'_>) -> Result<Vec<Person>> {
+        if self.dry_run {
+            return Ok(Vec::new());
+        }
+        let loaders = loaders(ctx)?;
+        let reads = self
+            .merged_ids
+            .iter()
+            .map(|id| load_one(loaders, PersonKey(id.to_string())));
+        let mut merged = Vec::with_capacity(self.merged_ids.len());
+        for read in join_all(reads).await {
+            match read {
+                Ok(Some(record)) => merged.push(Person::new(record)),
+                Ok(None) => {}
+                Err(error) => report(ctx, SchemaError::Block(error)),
+            }
+        }
+        Ok(merged)
+    }
 }
 
 /// An identity link of a merged person, and what the merge does with it.

@@ -133,8 +133,8 @@ pub async fn delete_organization(ctx: &Context<'_>, id: ID) -> Result<DeletePayl
     let mut checks = Checks::default();
     let Some(id) = checks.uuid(&["id"], &id) else {
         return Ok(DeletePayload {
-            deleted_id: None,
             user_errors: checks.into_errors(),
+            ..DeletePayload::default()
         });
     };
     let loaders = loaders(ctx)?;
@@ -143,7 +143,7 @@ pub async fn delete_organization(ctx: &Context<'_>, id: ID) -> Result<DeletePayl
     // Persons of the organization changed too (their organization is cleared).
     forget(loaders, &Touched::AllPersons);
     forget(loaders, &Touched::SalesEntity);
-    delete_payload(deleted, id)
+    delete_payload::<Organization>(deleted, id)
 }
 
 fn organization_payload(

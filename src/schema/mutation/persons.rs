@@ -1,8 +1,7 @@
 //! CRM person writes: invite, link to a platform user, create, update, delete (merges are
 //! in `merge`). Every write forgets what it touched before answering.
 
-use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, OutputType, Result, SimpleObject};
 use serde_json::Value;
 
 use super::{
@@ -21,6 +20,7 @@ use crate::{
         crm::{LifecycleStage, Person},
         errors::{IntoGraphql, SchemaError},
         loaders,
+        timestamp::{Timestamp, optional},
     },
 };
 
@@ -40,7 +40,7 @@ pub struct Invitation {
     /// Where the invitee lands after accepting.
     pub redirect_to: Option<String>,
     /// When the invitation was created.
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
 }
 
 /// An active invitation already exists for the person's email.
@@ -134,7 +134,7 @@ pub async fn invite_person(ctx: &Context<'_>, input: InvitePersonInput) -> Resul
                 auto_accept: invited.auto_accept.ok_or(missing("auto_accept")).gql()?,
                 active: invited.active.ok_or(missing("active")).gql()?,
                 redirect_to: invited.redirect_to,
-                created_at: invited.created,
+                created_at: optional(invited.created),
             };
             Ok(InvitePersonPayload {
                 invitation: Some(invitation),
@@ -331,6 +331,11 @@ pub struct PersonPayload {
 pub struct DeletePayload {
     /// The id deleted, when the delete happened.
     pub deleted_id: Option<ID>,
+    /// The GraphQL type of the deleted object (`Person`, `Organization`), when the delete
+    /// happened: with `deletedId` it names the object in a client cache, as
+    /// `cache.identify({ __typename: deletedType, id: deletedId })` in Apollo Client or
+    /// `cache.invalidate({ __typename: deletedType, id: deletedId })` in urql's Graphcache.
+    pub deleted_type: Option<String>,
     /// `NOT_FOUND`, `BAD_USER_INPUT`.
     pub user_errors: Vec<UserError>,
 }
@@ -436,14 +441,14 @@ pub async fn delete_person(ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
     let mut checks = Checks::default();
     let Some(id) = checks.uuid(&["id"], &id) else {
         return Ok(DeletePayload {
-            deleted_id: None,
             user_errors: checks.into_errors(),
+            ..DeletePayload::default()
         });
     };
     let loaders = loaders(ctx)?;
     let deleted = loaders.loader().clients().crm().gql()?.delete_person(&id).await;
     forget(loaders, &Touched::Person { id: id.clone() });
-    delete_payload(deleted, id)
+    delete_payload::<Person>(deleted, id)
 }
 
 /// The payload of a person write: the CRM's 400/404 become user errors.
@@ -461,16 +466,18 @@ pub(super) fn person_payload(result: Result<crate::blocks::crm::CrmPerson, Block
     }
 }
 
-/// The payload of a delete: 404 becomes a `NOT_FOUND` user error.
-pub(super) fn delete_payload(result: Result<(), BlockError>, id: String) -> Result<DeletePayload> {
+/// The payload of a delete of an object of GraphQL type `T` (named as `__typename`
+/// names it): 404 becomes a `NOT_FOUND` user error.
+pub(super) fn delete_payload<T: OutputType>(result: Result<(), BlockError>, id: String) -> Result<DeletePayload> {
     match result {
         Ok(()) => Ok(DeletePayload {
             deleted_id: Some(ID(id)),
+            deleted_type: Some(T::type_name().into_owned()),
             user_errors: Vec::new(),
         }),
         Err(error) if error.status() == Some(404) => Ok(DeletePayload {
-            deleted_id: None,
             user_errors: vec![UserError::from_block(&error, &["id"])],
+            ..DeletePayload::default()
         }),
         Err(error) => Err(error).gql(),
     }

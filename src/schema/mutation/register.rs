@@ -29,7 +29,7 @@ use crate::{
     loaders::{Touched, forget},
     schema::{
         crm::Organization,
-        identity::{Block, Identity},
+        identity::{Block, Identity, full_name},
         identity_links::link_index,
         loaders,
     },
@@ -171,7 +171,7 @@ impl Registration {
     fn crm_name(&self) -> Option<String> {
         self.display_name
             .clone()
-            .or_else(|| join_names(self.first_name.as_deref(), self.last_name.as_deref()))
+            .or_else(|| full_name(self.first_name.as_deref(), self.last_name.as_deref()))
     }
 }
 
@@ -179,18 +179,7 @@ fn crm_name(input: &RegisterIdentityInput) -> Option<String> {
     input
         .display_name
         .clone()
-        .or_else(|| join_names(input.first_name.as_deref(), input.last_name.as_deref()))
-}
-
-fn join_names(first: Option<&str>, last: Option<&str>) -> Option<String> {
-    let joined = [first, last]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    (!joined.is_empty()).then_some(joined)
+        .or_else(|| full_name(input.first_name.as_deref(), input.last_name.as_deref()))
 }
 
 fn check_b2b(checks: &mut Checks, input: &RegisterIdentityInput) -> Option<(SecretString, i64)> {

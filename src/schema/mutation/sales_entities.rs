@@ -105,7 +105,7 @@ pub async fn register_sales_entity(
     let error = match created {
         Ok(entity) => {
             return Ok(RegisterSalesEntityPayload {
-                sales_entity: Some(SalesEntity::from(&entity)),
+                sales_entity: Some(SalesEntity::new(id, &entity)),
                 status: Some(OutcomeStatus::Created),
                 user_errors: Vec::new(),
             });
@@ -120,9 +120,9 @@ pub async fn register_sales_entity(
     if error.status() == Some(400) {
         return Ok(refused());
     }
-    match load_one(loaders, SalesEntityKey(id)).await {
+    match load_one(loaders, SalesEntityKey(id.clone())).await {
         Ok(Some(existing)) => Ok(RegisterSalesEntityPayload {
-            sales_entity: Some(SalesEntity::from(&existing.data)),
+            sales_entity: Some(SalesEntity::new(id, &existing.data)),
             status: Some(OutcomeStatus::AlreadyRegistered),
             user_errors: Vec::new(),
         }),
