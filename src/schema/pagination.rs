@@ -39,7 +39,12 @@ impl<N> PagedConnection<Option<N>> {
         let edges: Vec<PagedEdge<N>> = self
             .edges
             .into_iter()
-            .filter_map(|edge| edge.node.map(|node| PagedEdge { cursor: edge.cursor, node }))
+            .filter_map(|edge| {
+                edge.node.map(|node| PagedEdge {
+                    cursor: edge.cursor,
+                    node,
+                })
+            })
             .collect();
         let left_out = read - edges.len();
         let page = PagedConnection {

@@ -9,7 +9,7 @@ use axum::{Router, extract::Path, routing::get};
 use blocks_gateway::{blocks::BlockName, cache::CacheSettings};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, duplicate_group, spawn_app, spawn_app_with};
 
 /// Fails when two different objects share an id: a normalised cache would merge them.
 fn assert_ids_unique(type_name: &str, objects: &[&Value]) {
@@ -331,16 +331,7 @@ async fn merge(app: &TestApp, primary: &str, duplicates: &[String]) -> Value {
 #[tokio::test]
 async fn a_merge_answers_the_duplicates_as_they_are_now() {
     let app = spawn_app().await;
-    let group = app
-        .sandbox
-        .demo
-        .duplicate_groups
-        .first()
-        .expect("a duplicate group")
-        .clone();
-    let (primary, duplicates) = group.split_first().expect("two or more");
-    let primary = primary.to_string();
-    let duplicates: Vec<String> = duplicates.iter().map(ToString::to_string).collect();
+    let (primary, duplicates) = duplicate_group(&app.sandbox.demo);
     // Read first, as a page would: the answer must not come from what was read before.
     let before = app
         .query(

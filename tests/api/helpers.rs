@@ -12,7 +12,10 @@ use blocks_gateway::{
     cache::CacheSettings,
     config::{ServerSettings, Settings},
     gateway::Gateway,
-    link_index::LinkIndexLocation,
+    link_index::{
+        LinkIndexLocation,
+        reindex::{NoProgress, ReindexOptions, reindex},
+    },
     server::{self, Readiness},
 };
 use blocks_sandbox::{BlockServer, DemoB2bUser, DemoIndex, DemoPerson, RecordedRequest, Sandbox, SandboxOptions};
@@ -202,6 +205,19 @@ impl TestApp {
             .filter(move |r| r.method == method && r.path == path)
     }
 
+    /// Indexes the sandbox's identity links, as `serve` does at start.
+    pub async fn index_links(&self) {
+        self.gateway.links().ready().await.expect("link index ready");
+        reindex(
+            self.gateway.clients(),
+            self.gateway.links(),
+            ReindexOptions::default(),
+            &NoProgress,
+        )
+        .await
+        .expect("reindex");
+    }
+
     /// Fails when any block saw the same method, path and query twice.
     pub fn assert_no_duplicate_requests(&self) {
         for (block, requests) in self.requests() {
@@ -268,6 +284,16 @@ pub fn invitable_person(demo: &DemoIndex) -> &DemoPerson {
                 && p.duplicate_group.is_none()
         })
         .expect("an invitable person")
+}
+
+/// The first seeded duplicate group: its primary and the duplicates to merge into it.
+pub fn duplicate_group(demo: &DemoIndex) -> (String, Vec<String>) {
+    let group = demo.duplicate_groups.first().expect("a duplicate group");
+    let (primary, duplicates) = group.split_first().expect("two or more");
+    (
+        primary.to_string(),
+        duplicates.iter().map(ToString::to_string).collect(),
+    )
 }
 
 /// A seeded active B2B user in an active division (deactivating and reactivating work).

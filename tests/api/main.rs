@@ -15,6 +15,7 @@ mod crm_fields;
 mod deploy_manifests;
 mod explain;
 mod federation;
+mod frontend_clients;
 mod hardening;
 mod helpers;
 mod http;

@@ -5,15 +5,11 @@
 use std::collections::BTreeSet;
 
 use blocks_gateway::{
-    cache::CacheSettings,
-    callers::CallerSettings,
-    link_index::reindex::{NoProgress, ReindexOptions, reindex},
-    playground::EXAMPLE_OPERATIONS,
-    trusted_documents::validation_errors,
+    cache::CacheSettings, callers::CallerSettings, playground::EXAMPLE_OPERATIONS, trusted_documents::validation_errors,
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, active_b2b_user, invitable_person, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, active_b2b_user, duplicate_group, invitable_person, spawn_app, spawn_app_with};
 
 /// The document of the example operation `name`.
 fn example(name: &str) -> &'static str {
@@ -143,15 +139,7 @@ async fn identity_profile_assembles_one_human_from_every_block() {
     let app = spawn_app().await;
     let seeded = &app.sandbox.demo.identities[0];
     // The identity link index knows the CRM person once indexed, as `serve` does at start.
-    app.gateway.links().ready().await.expect("link index ready");
-    reindex(
-        app.gateway.clients(),
-        app.gateway.links(),
-        ReindexOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .expect("reindex");
+    app.index_links().await;
     app.clear_requests();
     let data = run(&app, "IdentityProfile", json!({ "id": seeded.unique_id })).await;
     let identity = &data["identity"];
@@ -299,24 +287,16 @@ async fn invite_and_link_examples_report_success_and_user_errors() {
 #[tokio::test]
 async fn merge_persons_example_folds_a_duplicate_group() {
     let app = spawn_app().await;
-    let group = app
-        .sandbox
-        .demo
-        .duplicate_groups
-        .first()
-        .expect("a duplicate group")
-        .clone();
-    let (primary, duplicates) = group.split_first().expect("two or more");
-    let duplicates: Vec<String> = duplicates.iter().map(ToString::to_string).collect();
+    let (primary, duplicates) = duplicate_group(&app.sandbox.demo);
     let data = run(
         &app,
         "MergePersons",
-        json!({ "input": { "primaryId": primary.to_string(), "duplicateIds": duplicates } }),
+        json!({ "input": { "primaryId": primary, "duplicateIds": duplicates } }),
     )
     .await;
     let payload = &data["mergePersons"];
     assert!(user_errors(payload).is_empty(), "{payload}");
-    assert_eq!(payload["primary"]["id"], primary.to_string());
+    assert_eq!(payload["primary"]["id"], primary);
     assert_eq!(payload["mergedIds"], json!(duplicates));
 }
 

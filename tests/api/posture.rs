@@ -22,6 +22,20 @@ use crate::{
 
 const DELETE_PERSON: &str = "mutation ($id: ID!) { deletePerson(id: $id) { __typename } }";
 
+/// The CORS preflight a browser sends from `origin` before a `method` with a caller key.
+fn preflight(app: &TestApp, origin: &str, method: &str) -> impl Future<Output = reqwest::Result<reqwest::Response>> {
+    app.http
+        .request(reqwest::Method::OPTIONS, app.endpoint())
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", "content-type, authorization")
+        .send()
+}
+
+fn first_message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or("")
+}
+
 fn person_id(app: &TestApp) -> String {
     app.sandbox.demo.persons[0].id.to_string()
 }
@@ -56,13 +70,7 @@ async fn csrf_prevention_refuses_simple_requests_before_anything_runs() {
         .expect("answer");
     assert_eq!(get.status(), 400);
     let answer: Value = get.json().await.expect("JSON");
-    assert!(
-        answer["errors"][0]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("apollo-require-preflight"),
-        "{answer}"
-    );
+    assert!(first_message(&answer).contains("apollo-require-preflight"), "{answer}");
     assert_eq!(app.total_requests(), 0, "nothing reached a block");
 
     let preflighted = app
@@ -206,13 +214,7 @@ async fn get_requests_a_page_could_forge_are_still_refused() {
     for headers in forgeable {
         let (status, body) = status_and_body(urql_get(&app, headers)).await;
         assert_eq!(status, 400, "{headers:?}: {body}");
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains("Authorization: Bearer"),
-            "{body}"
-        );
+        assert!(first_message(&body).contains("Authorization: Bearer"), "{body}");
     }
     assert_eq!(app.total_requests(), 0, "nothing reached a block");
 
@@ -235,14 +237,7 @@ async fn the_sandbox_lets_a_frontend_dev_server_on_loopback_call() {
         CacheSettings::default(),
     )
     .await;
-    let preflight = |origin: &'static str| {
-        app.http
-            .request(reqwest::Method::OPTIONS, app.endpoint())
-            .header("origin", origin)
-            .header("access-control-request-method", "GET")
-            .header("access-control-request-headers", "authorization, content-type")
-            .send()
-    };
+    let preflight = |origin| preflight(&app, origin, "GET");
     for origin in [
         "http://localhost:5173",
         "http://127.0.0.1:3000",
@@ -275,14 +270,7 @@ async fn the_sandbox_lets_a_frontend_dev_server_on_loopback_call() {
 #[tokio::test]
 async fn without_an_allowed_origin_the_preflight_is_not_answered() {
     let app = spawn_app().await;
-    let answer = app
-        .http
-        .request(reqwest::Method::OPTIONS, app.endpoint())
-        .header("origin", "http://localhost:5173")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .expect("answer");
+    let answer = preflight(&app, "http://localhost:5173", "POST").await.expect("answer");
     assert!(answer.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -320,14 +308,7 @@ async fn cors_answers_only_the_allowed_origins() {
         CacheSettings::default(),
     )
     .await;
-    let preflight = |origin: &'static str| {
-        app.http
-            .request(reqwest::Method::OPTIONS, app.endpoint())
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type, authorization")
-            .send()
-    };
+    let preflight = |origin| preflight(&app, origin, "POST");
 
     let ok = preflight(allowed).await.expect("answer");
     assert_eq!(ok.headers()["access-control-allow-origin"], allowed);
