@@ -104,11 +104,14 @@ async fn csrf_prevention_refuses_simple_requests_before_anything_runs() {
     assert_eq!(text_typed.status(), 400);
 }
 
-/// The `Accept` urql 6 (`@urql/core`) sends with every query.
+/// The `Accept` urql 6 sends with every query (`@urql/core` 6.0.3, `makeFetchOptions` in
+/// `dist/urql-core-chunk.mjs`); it adds `Content-Type: application/json` only to a body, so
+/// a GET has none.
 const URQL_ACCEPT: &str =
     "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
-/// The `Accept` and `Content-Type` Apollo Client 4's `HttpLink` sends with every request
-/// (the `Content-Type` on GET too).
+/// The `Accept` Apollo Client 4's `HttpLink` sends with every request, beside a
+/// `Content-Type: application/json` it sends on GET too (`@apollo/client` 4.3.8,
+/// `fallbackHttpConfig` in `link/http/selectHttpOptionsAndBody.js`).
 const APOLLO_ACCEPT: &str = "application/graphql-response+json,application/json;q=0.9";
 const COUNT_QUERY: &str = "query Count { persons(first: 1) { totalCount } }";
 const CALLER_KEY: &str = "frontend-key-5f1c";
