@@ -32,6 +32,9 @@ export const typePolicies = {
       persons: relayStylePagination(['filter']),
       organizations: relayStylePagination(['filter']),
       identities: relayStylePagination(),
+      b2bUsers: relayStylePagination(['filter']),
+      salesEntities: relayStylePagination(),
+      assetsUsers: relayStylePagination(),
     },
   },
   Organization: {

@@ -139,8 +139,8 @@ async fn an_identity_link_is_keyed_by_its_block_and_record() {
     }
 }
 
-/// An Assets block whose lists hold, among keyed items, one item without any id (neither
-/// `unique_id` nor the resource id).
+/// An Assets block whose lists (its users, a user's assets) hold, among keyed items, one
+/// item without any id (neither `unique_id` nor the resource id).
 async fn assets_server_with_an_unkeyed_item() -> String {
     let user = |Path(id): Path<String>| async move {
         axum::Json(
@@ -154,7 +154,15 @@ async fn assets_server_with_an_unkeyed_item() -> String {
             { "id": "asset-3", "type": "asset", "attributes": { "name": "Phone" } },
         ] }))
     };
+    let users = || async {
+        axum::Json(json!({ "data": [
+            { "id": "u-1", "type": "user_identity", "attributes": { "unique_id": "u-1", "username": "u" } },
+            { "type": "user_identity", "attributes": { "username": "nobody" } },
+            { "id": "u-3", "type": "user_identity", "attributes": { "username": "w" } },
+        ] }))
+    };
     let app = Router::new()
+        .route("/users", get(users))
         .route("/users/{id}", get(user))
         .route("/users/{id}/assets", get(assets));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -203,6 +211,37 @@ async fn an_item_the_block_sent_without_a_key_is_left_out_and_reported() {
             .contains("1 record(s) without `unique_id`"),
         "{body}"
     );
+
+    // A page of a list: the unkeyed record is left out, the others keep their positions as
+    // cursors, and paging goes on past it.
+    let page = app
+        .query(
+            "{ assetsUsers(first: 2) { totalCount edges { cursor node { id username } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let connection = &page["data"]["assetsUsers"];
+    let edges = connection["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 1, "{page}");
+    assert_eq!(edges[0]["node"], json!({ "id": "u-1", "username": "u" }));
+    assert_eq!(connection["pageInfo"]["hasNextPage"], true, "{page}");
+    assert_eq!(page["errors"][0]["path"], json!(["assetsUsers"]), "{page}");
+    assert_eq!(page["errors"][0]["extensions"]["code"], "UPSTREAM_ERROR");
+    let after = connection["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("a cursor past the left-out user");
+    let next = app
+        .query(
+            "query ($after: String) { assetsUsers(first: 2, after: $after) { edges { node { id } } } }",
+            json!({ "after": after }),
+        )
+        .await;
+    assert_eq!(
+        next["data"]["assetsUsers"]["edges"],
+        json!([{ "node": { "id": "u-3" } }]),
+        "{next}"
+    );
+    assert!(next.get("errors").is_none(), "{next}");
 }
 
 /// Every value of a `DateTime` field the answer holds, by field name.
@@ -312,7 +351,7 @@ async fn display_name_falls_back_to_the_sales_first_and_last_name() {
 }
 
 /// The payload a client cache updates itself from after a merge.
-async fn merge(app: &TestApp, primary: &str, duplicates: &[String]) -> Value {
+async fn merge(app: &TestApp, primary: &str, duplicates: &[String], dry_run: bool) -> Value {
     let body = app
         .query(
             "mutation ($input: MergePersonsInput!) { mergePersons(input: $input) {
@@ -321,7 +360,7 @@ async fn merge(app: &TestApp, primary: &str, duplicates: &[String]) -> Value {
                merged { id active mergedInto { id } }
                userErrors { code }
              } }",
-            json!({ "input": { "primaryId": primary, "duplicateIds": duplicates } }),
+            json!({ "input": { "primaryId": primary, "duplicateIds": duplicates, "dryRun": dry_run } }),
         )
         .await;
     no_errors(&body);
@@ -341,7 +380,11 @@ async fn a_merge_answers_the_duplicates_as_they_are_now() {
         .await;
     assert_eq!(before["data"]["person"]["active"], true);
 
-    let payload = merge(&app, &primary, &duplicates).await;
+    // A preview merges nothing, so it names no merged person.
+    let preview = merge(&app, &primary, &duplicates, true).await;
+    assert_eq!(preview["merged"], json!([]), "{preview}");
+
+    let payload = merge(&app, &primary, &duplicates, false).await;
     let merged = payload["merged"].as_array().expect("merged");
     assert_eq!(merged.len(), duplicates.len(), "{payload}");
     for (person, id) in merged.iter().zip(&duplicates) {

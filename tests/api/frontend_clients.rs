@@ -113,6 +113,7 @@ fn operations(demo: &DemoIndex) -> Value {
         ("PersonList", json!({ "first": 20, "after": null, "filter": null })),
         ("IdentityProfile", json!({ "id": profile.unique_id })),
         ("OrganizationPage", json!({ "id": page_organization.id.to_string() })),
+        ("OrganizationPersons", json!({ "id": page_organization.id.to_string() })),
         ("IdentityByEmail", json!({ "email": profile.email.to_uppercase() })),
         ("RegisterIdentity", json!({ "input": { "uniqueId": registered } })),
         ("RegisterOrganization", json!({})),
@@ -139,6 +140,10 @@ fn operations(demo: &DemoIndex) -> Value {
         (
             "UnlinkIdentity",
             json!({ "input": { "identityId": registered, "personId": unclaimed.id.to_string() } }),
+        ),
+        (
+            "PreviewMergePersons",
+            json!({ "primaryId": primary, "duplicateIds": duplicates }),
         ),
         (
             "MergePersons",
