@@ -1,5 +1,7 @@
 //! The query root.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 
 use super::{
@@ -11,11 +13,15 @@ use super::{
     errors::{IntoGraphql, SchemaError},
     identity::Identity,
     identity_links, load_one, loaders,
-    pagination::{PagedConnection, Window, fetch_whole_list_window, fetch_window, paged},
+    pagination::{Fetched, PagedConnection, Window, fetch_whole_list_window, fetch_window, paged},
 };
-use crate::blocks::BlockName;
-use crate::loaders::{
-    AssetsUsersKey, B2bUserKey, B2bUsersPageKey, OrganizationKey, PersonKey, SalesEntitiesPageKey, SalesUsersPageKey,
+use crate::{
+    blocks::BlockName,
+    cache::Record,
+    loaders::{
+        AssetsUsersKey, B2bUserKey, B2bUsersPageKey, OrganizationKey, PersonKey, SalesEntitiesPageKey,
+        SalesUsersPageKey,
+    },
 };
 
 /// Longest identity id accepted (the CRM's `unique_id` holds at most 128 characters).
@@ -168,13 +174,14 @@ impl QueryRoot {
     ) -> Result<PagedConnection<SalesEntity>> {
         let window = Window::parse("salesEntities", first, after.as_deref()).gql()?;
         let fetched = fetch_window(ctx, window, |page, records| SalesEntitiesPageKey { page, records }).await?;
-        let (page, left_out) = paged("salesEntities", window, fetched, |record| {
-            let id = record.data.key()?.to_owned();
-            Some(SalesEntity::new(id, &record.data))
-        })
-        .without_missing();
-        report_unkeyed(ctx, BlockName::Sales, left_out);
-        Ok(page)
+        Ok(keyed_page(
+            ctx,
+            "salesEntities",
+            BlockName::Sales,
+            window,
+            fetched,
+            SalesEntity::new,
+        ))
     }
 
     /// The Assets users list, in the block's order. The Assets block documents no
@@ -190,14 +197,34 @@ impl QueryRoot {
     ) -> Result<PagedConnection<AssetsUser>> {
         let window = Window::parse("assetsUsers", first, after.as_deref()).gql()?;
         let fetched = fetch_whole_list_window(ctx, window, AssetsUsersKey).await?;
-        let (page, left_out) = paged("assetsUsers", window, fetched, |record| {
-            let id = record.data.key()?.to_owned();
-            Some(AssetsUser::new(id, &record.data))
-        })
-        .without_missing();
-        report_unkeyed(ctx, BlockName::Assets, left_out);
-        Ok(page)
+        Ok(keyed_page(
+            ctx,
+            "assetsUsers",
+            BlockName::Assets,
+            window,
+            fetched,
+            AssetsUser::new,
+        ))
     }
+}
+
+/// A page of a block's list whose nodes are keyed by their record's `unique_id`: records
+/// without one are left out and reported on the list field (see `block_types`).
+fn keyed_page<W: KeyedItem, N>(
+    ctx: &Context<'_>,
+    name: &'static str,
+    block: BlockName,
+    window: Window,
+    fetched: Fetched<Arc<Record<W>>>,
+    build: fn(String, &W) -> N,
+) -> PagedConnection<N> {
+    let (page, left_out) = paged(name, window, fetched, |record| {
+        let id = record.data.key()?.to_owned();
+        Some(build(id, &record.data))
+    })
+    .without_missing();
+    report_unkeyed(ctx, block, left_out);
+    page
 }
 
 /// Validates an identity id: non-blank, bounded, no control characters.
