@@ -27,6 +27,9 @@ pub enum ErrorCode {
     UpstreamError,
     /// The block asked the gateway to slow down (429).
     RateLimited,
+    /// A block's list could not be read to its end (it served fewer records than it
+    /// reports, or never said it ended): the field is not answered from part of the list.
+    Incomplete,
     /// The block has no URL configured, so its fields cannot be served.
     BlockNotConfigured,
     /// The operation needed more upstream requests than one operation may make.
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Self::UpstreamError => "UPSTREAM_ERROR",
             Self::RateLimited => "RATE_LIMITED",
+            Self::Incomplete => "INCOMPLETE",
             Self::BlockNotConfigured => "BLOCK_NOT_CONFIGURED",
             Self::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",

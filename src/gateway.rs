@@ -137,12 +137,16 @@ impl Gateway {
         let metrics = Metrics::new()?;
         let mut clients = BlockClients::default();
         for block in &settings.blocks {
+            let mut policy = settings.http.clone();
+            if let Some(concurrency) = block.max_concurrency {
+                policy.max_concurrency = concurrency.max(1);
+            }
             let http = BlockHttp::new(
                 block.block,
                 block.base_url.clone(),
                 client.clone(),
                 block.auth.clone(),
-                settings.http.clone(),
+                policy,
             )
             .with_metrics(metrics.clone());
             match block.block {
@@ -289,7 +293,8 @@ impl Gateway {
         let mut loader = BlockLoader::new(Arc::new(clients), self.cache.clone(), scope)
             .with_budget(budget)
             .with_metrics(self.metrics.clone())
-            .with_stale_answers(notes.stale);
+            .with_stale_answers(notes.stale)
+            .with_lookups(self.links.clone());
         if let Some(trace) = notes.trace {
             loader = loader.with_trace(trace);
         }

@@ -320,11 +320,13 @@ fn print_reindex_report(report: &ReindexReport) {
         println!("skipped   {} (not configured)", block.label());
     }
     println!(
-        "reindex: {} added, {} kept, {} conflicting, {} identity emails recorded",
+        "reindex: {} added, {} kept, {} conflicting, {} identity emails recorded; lookups: {} Sales entity positions, {} B2B emails",
         report.added.len(),
         report.kept,
         report.conflicts.len(),
-        report.emails_recorded
+        report.emails_recorded,
+        report.entity_positions,
+        report.b2b_emails
     );
 }
 

@@ -8,8 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{
+    BlockName,
     error::Result,
     http::BlockHttp,
+    walk::ListWalk,
     wire::{DrfPage, Page, lenient_i64, lenient_timestamp},
 };
 
@@ -47,6 +49,18 @@ pub struct B2bUser {
     #[serde(default, deserialize_with = "lenient_timestamp")]
     pub last_login: Option<DateTime<Utc>>,
 }
+
+impl B2bUser {
+    /// Whether the user's email is `email` (given lower-cased), in any case.
+    pub fn has_email(&self, email: &str) -> bool {
+        self.email
+            .as_deref()
+            .is_some_and(|own| own.trim().to_lowercase() == email)
+    }
+}
+
+/// Records a page when the gateway walks B2B's email filter.
+pub const EMAIL_WALK_PAGE_SIZE: u32 = 100;
 
 /// A division as B2B sends it: an object or just its id.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,6 +207,33 @@ impl B2bClient {
         }
         let page: DrfPage<B2bUser> = self.http.get_json("GET /api/v1/users/", url).await?;
         Ok(page.into())
+    }
+
+    /// The first user whose email is `email` (any case), walking B2B's email filter (a
+    /// substring match) page after page until it turns up or the list ends.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<B2bUser>> {
+        let email = email.trim().to_lowercase();
+        let filter = B2bUserFilter {
+            email: Some(email.clone()),
+            ..B2bUserFilter::default()
+        };
+        let found = self
+            .email_walk()
+            .find(
+                |page| self.list_users(&filter, EMAIL_WALK_PAGE_SIZE, page),
+                |user| user.has_email(&email),
+            )
+            .await?;
+        Ok(found.map(|(_, user)| user))
+    }
+
+    /// The walk over the email filter's pages.
+    pub fn email_walk(&self) -> ListWalk {
+        ListWalk {
+            block: BlockName::B2b,
+            list: "users list filtered by email",
+            page_size: EMAIL_WALK_PAGE_SIZE,
+        }
     }
 
     /// `GET /api/v1/users/{id}/`; `None` on 404.

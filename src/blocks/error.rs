@@ -138,6 +138,20 @@ pub enum BlockError {
         /// The total the block reported.
         total: u64,
     },
+    /// A walk over a block's list was still told "more" after as many pages as any list
+    /// could hold (a block that never says its list ended): nothing is answered from the
+    /// pages read.
+    #[error(
+        "the {block} block's {list} did not end after {pages} pages; the gateway stopped reading and answers none of it"
+    )]
+    ListDidNotEnd {
+        /// The block.
+        block: BlockName,
+        /// The list walked (`entities list`, ...).
+        list: &'static str,
+        /// Pages read before stopping.
+        pages: u32,
+    },
     /// The caller forwarded no credential for this block (forward mode): no request was sent.
     #[error("no credential for the {block} block was forwarded")]
     CredentialMissing {
@@ -191,6 +205,7 @@ impl BlockError {
             | Self::DeadlineExceeded { block, .. }
             | Self::RequestLimitExceeded { block, .. }
             | Self::Incomplete { block, .. }
+            | Self::ListDidNotEnd { block, .. }
             | Self::CredentialMissing { block } => *block,
         }
     }
@@ -222,7 +237,8 @@ impl BlockError {
             Self::NotConfigured { .. } => ErrorCode::BlockNotConfigured,
             Self::Unreachable { .. } => ErrorCode::UpstreamUnavailable,
             Self::Timeout { .. } => ErrorCode::UpstreamTimeout,
-            Self::Decode { .. } | Self::Incomplete { .. } => ErrorCode::UpstreamError,
+            Self::Decode { .. } => ErrorCode::UpstreamError,
+            Self::Incomplete { .. } | Self::ListDidNotEnd { .. } => ErrorCode::Incomplete,
             Self::Internal { .. } => ErrorCode::InternalServerError,
             Self::UnaddressableId { .. } => ErrorCode::BadUserInput,
             Self::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,

@@ -11,6 +11,7 @@ pub mod operation;
 pub mod retry_budget;
 pub mod sales;
 pub mod search;
+pub mod walk;
 pub mod wire;
 
 pub use error::{BlockError, FieldIssue, UpstreamProblem};
@@ -63,6 +64,9 @@ pub struct BlockSettings {
     pub base_url: Url,
     /// Credentials and their header style.
     pub auth: http::BlockAuth,
+    /// Requests in flight to this block at once, when it differs from the policy's
+    /// (`SALES_CONCURRENCY`, ...).
+    pub max_concurrency: Option<usize>,
 }
 
 impl std::fmt::Debug for BlockSettings {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for BlockSettings {
             .field("block", &self.block)
             .field("base_url", &self.base_url.as_str())
             .field("auth", &"[REDACTED]")
+            .field("max_concurrency", &self.max_concurrency)
             .finish()
     }
 }

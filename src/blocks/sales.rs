@@ -7,10 +7,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
+    BlockName,
     error::Result,
     http::BlockHttp,
+    walk::ListWalk,
     wire::{JsonApiMany, JsonApiOne, Page, Patch, impl_has_unique_id, lenient_f64, lenient_i64, lenient_timestamp},
 };
+
+/// Records a page when the gateway walks the entities list (Sales reads no entity by id),
+/// and the page size the lookup index counts entity positions in.
+pub const ENTITY_PAGE_SIZE: u32 = 100;
 
 /// A Sales user.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -247,6 +253,20 @@ impl SalesClient {
             .write_json(Method::POST, "POST /customers/{id}/register/", url, Some(&body))
             .await?;
         Ok(one.data.into_attributes())
+    }
+
+    /// Finds an entity by walking the entities list to the page it is on (or to the end).
+    pub async fn find_entity(&self, unique_id: &str) -> Result<Option<(u32, SalesEntity)>> {
+        let walk = ListWalk {
+            block: BlockName::Sales,
+            list: "entities list",
+            page_size: ENTITY_PAGE_SIZE,
+        };
+        walk.find(
+            |page| self.list_entities(page, ENTITY_PAGE_SIZE),
+            |entity| entity.unique_id.as_deref() == Some(unique_id),
+        )
+        .await
     }
 
     fn paged(&self, segments: &[&str], page: u32, records: u32) -> Result<url::Url> {

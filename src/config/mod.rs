@@ -188,6 +188,9 @@ impl Settings {
         apply_operations_settings(&raw, &mut settings)?;
         let auth_mode = auth_mode(&raw)?;
         settings.gateway.blocks = configured_blocks(&raw, auth_mode == Some(AuthMode::Forward))?;
+        for block in &mut settings.gateway.blocks {
+            block.max_concurrency = block_concurrency(&raw, block.block);
+        }
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.gateway.blocks.is_empty());
         settings.gateway.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
         apply_surface_settings(&raw, &mut settings)?;
@@ -546,6 +549,7 @@ fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettin
             block,
             base_url: parse_url(url, url_key)?,
             auth,
+            max_concurrency: None,
         });
     }
     if let Some(url) = &raw.b2b_api_url {
@@ -560,6 +564,7 @@ fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettin
             block: BlockName::B2b,
             base_url: parse_url(url, "B2B_API_URL")?,
             auth,
+            max_concurrency: None,
         });
     }
     if let Some(url) = &raw.crm_api_url {
@@ -579,9 +584,22 @@ fn configured_blocks(raw: &RawSettings, forward: bool) -> Result<Vec<BlockSettin
             block: BlockName::Crm,
             base_url,
             auth,
+            max_concurrency: None,
         });
     }
     Ok(blocks)
+}
+
+/// A block's own bound of requests in flight (`SALES_CONCURRENCY`, ...), at least 1.
+fn block_concurrency(raw: &RawSettings, block: BlockName) -> Option<usize> {
+    let concurrency = match block {
+        BlockName::Sales => raw.sales_concurrency,
+        BlockName::Search => raw.search_concurrency,
+        BlockName::Assets => raw.assets_concurrency,
+        BlockName::B2b => raw.b2b_concurrency,
+        BlockName::Crm => raw.crm_concurrency,
+    };
+    concurrency.map(|concurrency| concurrency.max(1))
 }
 
 fn parse_url(text: &str, key: &'static str) -> Result<Url, ConfigError> {

@@ -140,8 +140,19 @@ variables! {
         UPSTREAM_TIMEOUT_MS => upstream_timeout_ms: Option<u64>, default: ms(HttpPolicy::default().request_timeout);
         /// retries of failed GETs (connection errors, 502/503/504)
         UPSTREAM_RETRIES => upstream_retries: Option<usize>, default: code(HttpPolicy::default().max_retries);
-        /// requests in flight per block
+        /// requests in flight per block (a walk over a long list holds at most
+        /// `WALK_CONCURRENCY` of them)
         UPSTREAM_CONCURRENCY => upstream_concurrency: Option<usize>, default: code(HttpPolicy::default().max_concurrency);
+        /// requests in flight to Sales
+        SALES_CONCURRENCY => sales_concurrency: Option<usize>, default: "`UPSTREAM_CONCURRENCY`";
+        /// requests in flight to Search
+        SEARCH_CONCURRENCY => search_concurrency: Option<usize>, default: "`UPSTREAM_CONCURRENCY`";
+        /// requests in flight to Assets
+        ASSETS_CONCURRENCY => assets_concurrency: Option<usize>, default: "`UPSTREAM_CONCURRENCY`";
+        /// requests in flight to B2B
+        B2B_CONCURRENCY => b2b_concurrency: Option<usize>, default: "`UPSTREAM_CONCURRENCY`";
+        /// requests in flight to the CRM
+        CRM_CONCURRENCY => crm_concurrency: Option<usize>, default: "`UPSTREAM_CONCURRENCY`";
         /// consecutive failures (connection, timeout, 5xx) that open a block's circuit
         UPSTREAM_BREAKER_THRESHOLD => upstream_breaker_threshold: Option<u32>, default: code(BreakerPolicy::default().threshold);
         /// how long an open circuit refuses calls before one probe, in milliseconds

@@ -14,6 +14,7 @@
 
 mod exchange;
 pub mod loader;
+mod lookups;
 pub mod reindex;
 mod store;
 pub mod testing;
@@ -27,6 +28,7 @@ use secrecy::SecretString;
 
 pub use exchange::ImportReport;
 pub use loader::{IdentityLinksKey, LinkHolderKey, LinkLoader, LinkLoaders, SurvivorKey};
+pub use lookups::EntityPosition;
 pub use reindex::{ReindexOptions, ReindexProgress, ReindexReport, reindex};
 pub use store::{Contents, EmailRecord, LinkIndex, MergeRecord};
 

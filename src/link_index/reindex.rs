@@ -11,12 +11,15 @@
 //!    Search) are read from Search one by one, `concurrency` at a time.
 //! 4. **B2B.** Walk the B2B users list; a user whose email (case-insensitive) belongs to
 //!    exactly one identity (emails from steps 1-3 and the index) proves the link. An email
-//!    shared by several identities proves nothing and is reported. Resumable like step 2.
+//!    shared by several identities proves nothing and is reported. Every user's email goes
+//!    into the B2B email lookup. Resumable like step 2.
+//! 5. **Sales entities.** Walk the Sales entities list and record each entity's page in
+//!    the entity lookup (Sales reads no entity by id).
 //!
 //! Every link goes through [`LinkIndex::add`]: new ones are added, existing ones kept, a
 //! record another identity holds is reported as a conflict and never overwritten. Pages
-//! are fetched `concurrency` at a time and applied in order. A block that fails stops the
-//! run; running it again resumes after the last completed page. A block that is not
+//! are fetched `concurrency` at a time and applied in order. A block that fails, or a list
+//! that has not ended after `MAX_WALK_PAGES` pages, stops the run; running it again resumes after the last completed page. A block that is not
 //! configured is skipped (and reported).
 
 use std::{
@@ -34,11 +37,10 @@ use super::{
     AddOutcome, Link, LinkBlock, LinkError, LinkIndex, LinkSource, NewLink, canonical_person_id, normalize_email,
     store::EmailRecord,
 };
-use crate::blocks::{BlockClients, BlockError, BlockName, b2b::B2bUserFilter, crm::PersonFilter, wire::Page};
-
-/// Upper bound of pages walked per list, so a block that always says "more" cannot make
-/// the walk endless.
-const MAX_PAGES: u32 = 100_000;
+use crate::blocks::{
+    BlockClients, BlockError, BlockName, b2b::B2bUserFilter, crm::PersonFilter, sales::ENTITY_PAGE_SIZE,
+    walk::MAX_WALK_PAGES, wire::Page,
+};
 
 /// Resume point of the CRM persons walk in the index's metadata.
 const CRM_PROGRESS_KEY: &str = "reindex.crm_persons.page";
@@ -138,6 +140,10 @@ pub struct ReindexReport {
     pub conflicts: Vec<ReindexConflict>,
     /// Identity emails recorded.
     pub emails_recorded: usize,
+    /// Sales entity positions recorded in the entity lookup.
+    pub entity_positions: usize,
+    /// B2B user emails recorded in the email lookup.
+    pub b2b_emails: usize,
     /// Blocks that are not configured, so their part was skipped.
     pub skipped: Vec<BlockName>,
 }
@@ -252,6 +258,7 @@ pub async fn reindex(
     let mut emails = index.emails().await?;
     emails.extend(directory);
     link_b2b_users(clients, index, &emails, options, progress, &mut report).await?;
+    record_entity_positions(clients, index, options, progress, &mut report).await?;
     index.set_meta(CRM_PROGRESS_KEY, None).await?;
     index.set_meta(B2B_PROGRESS_KEY, None).await?;
     Ok(report)
@@ -272,7 +279,7 @@ async fn directory_emails(
     };
     match clients.sales() {
         Ok(sales) => {
-            let mut walk = PageWalk::new(None, options, progress, "Sales users", |page| {
+            let mut walk = PageWalk::new(None, options, progress, (BlockName::Sales, "Sales users"), |page| {
                 sales.list_users(page, options.page_size)
             });
             while let Some(users) = walk.next_items(None).await? {
@@ -310,9 +317,13 @@ async fn link_crm_persons(
         return Ok(());
     };
     let filter = PersonFilter::default();
-    let mut walk = PageWalk::new(Some(CRM_PROGRESS_KEY), options, progress, "CRM persons", |page| {
-        crm.list_persons(&filter, page, options.page_size)
-    });
+    let mut walk = PageWalk::new(
+        Some(CRM_PROGRESS_KEY),
+        options,
+        progress,
+        (BlockName::Crm, "CRM persons"),
+        |page| crm.list_persons(&filter, page, options.page_size),
+    );
     while let Some(persons) = walk.next_items(Some(index)).await? {
         let proven: Vec<(String, String)> = persons
             .into_iter()
@@ -397,10 +408,20 @@ async fn link_b2b_users(
             .insert(&record.identity_id);
     }
     let filter = B2bUserFilter::default();
-    let mut walk = PageWalk::new(Some(B2B_PROGRESS_KEY), options, progress, "B2B users", |page| {
-        b2b.list_users(&filter, options.page_size, page)
-    });
+    let mut walk = PageWalk::new(
+        Some(B2B_PROGRESS_KEY),
+        options,
+        progress,
+        (BlockName::B2b, "B2B users"),
+        |page| b2b.list_users(&filter, options.page_size, page),
+    );
     while let Some(users) = walk.next_items(Some(index)).await? {
+        let seen: Vec<(String, i64)> = users
+            .iter()
+            .filter_map(|user| Some((non_blank(user.email.clone())?, user.id)))
+            .collect();
+        index.record_b2b_emails(&seen).await?;
+        report.b2b_emails += seen.len();
         for user in users {
             let Some(email) = non_blank(user.email) else { continue };
             let Some(identities) = owners.get(&normalize_email(&email)) else {
@@ -431,6 +452,38 @@ async fn link_b2b_users(
     Ok(())
 }
 
+/// Step 5: every Sales entity's page, at the page size the entity lookup counts in.
+async fn record_entity_positions(
+    clients: &BlockClients,
+    index: &LinkIndex,
+    options: ReindexOptions,
+    progress: &dyn ReindexProgress,
+    report: &mut ReindexReport,
+) -> Result<(), ReindexError> {
+    let Ok(sales) = clients.sales() else {
+        report.skip(BlockName::Sales);
+        return Ok(());
+    };
+    let options = ReindexOptions {
+        page_size: ENTITY_PAGE_SIZE,
+        ..options
+    };
+    let mut walk = PageWalk::new(None, options, progress, (BlockName::Sales, "Sales entities"), |page| {
+        sales.list_entities(page, ENTITY_PAGE_SIZE)
+    });
+    let mut page = 0;
+    while let Some(entities) = walk.next_items(None).await? {
+        page += 1;
+        let positions: Vec<(String, u32)> = entities
+            .into_iter()
+            .filter_map(|entity| Some((non_blank(entity.unique_id)?, page)))
+            .collect();
+        index.record_entity_positions(&positions, ENTITY_PAGE_SIZE).await?;
+        report.entity_positions += positions.len();
+    }
+    Ok(())
+}
+
 fn non_blank(text: Option<String>) -> Option<String> {
     let text = text?;
     let trimmed = text.trim();
@@ -444,6 +497,8 @@ struct PageWalk<'a, T, F> {
     resume_key: Option<&'static str>,
     options: ReindexOptions,
     progress: &'a dyn ReindexProgress,
+    /// The block walked, for errors.
+    block: BlockName,
     step: &'static str,
     fetch: F,
     /// The next page to fetch; `None` before the walk started.
@@ -466,13 +521,14 @@ where
         resume_key: Option<&'static str>,
         options: ReindexOptions,
         progress: &'a dyn ReindexProgress,
-        step: &'static str,
+        (block, step): (BlockName, &'static str),
         fetch: F,
     ) -> Self {
         Self {
             resume_key,
             options,
             progress,
+            block,
             step,
             fetch,
             next: None,
@@ -533,7 +589,15 @@ where
             Some(last) => last.min(first.saturating_add(width - 1)),
             None => first,
         };
-        if first > end || first > MAX_PAGES {
+        if first > MAX_WALK_PAGES {
+            return Err(BlockError::ListDidNotEnd {
+                block: self.block,
+                list: self.step,
+                pages: MAX_WALK_PAGES,
+            }
+            .into());
+        }
+        if first > end {
             self.ended = true;
             self.window = Some((end, Vec::new().into_iter()));
             return Ok(());
@@ -547,8 +611,8 @@ where
                 break;
             };
             if let (None, Some(total)) = (self.last, page.total) {
-                let last = u32::try_from(total.div_ceil(u64::from(self.options.page_size))).unwrap_or(MAX_PAGES);
-                self.last = Some(last.min(MAX_PAGES));
+                let last = u32::try_from(total.div_ceil(u64::from(self.options.page_size))).unwrap_or(u32::MAX);
+                self.last = Some(last);
                 self.progress.set_total(u64::from(last));
             }
             let full = page.items.len() >= self.options.page_size as usize;

@@ -29,15 +29,15 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 /// How long an operation waits for a connection (or SQLite's write lock) before failing.
 const WAIT_FOR_DATABASE: Duration = Duration::from_secs(5);
 /// Keys per batched lookup (well under SQLite's bound-parameter limit).
-const BATCH_LIMIT: usize = 500;
+pub(super) const BATCH_LIMIT: usize = 500;
 
-enum Pool {
+pub(super) enum Pool {
     Sqlite(SqlitePool),
     Postgres { pool: PgPool, schema: Option<String> },
 }
 
-struct Inner {
-    pool: Pool,
+pub(super) struct Inner {
+    pub(super) pool: Pool,
     /// Set once the tables exist (migrations ran in this process).
     migrated: OnceCell<()>,
 }
@@ -46,7 +46,7 @@ struct Inner {
 /// first operation (or [`LinkIndex::ready`]) creates the tables.
 #[derive(Clone)]
 pub struct LinkIndex {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 /// Runs `$body` with `$pool` bound to the typed pool (the body is compiled once per backend).
@@ -81,6 +81,8 @@ macro_rules! in_transaction {
         }
     };
 }
+
+pub(super) use {in_transaction, on_pool};
 
 const SELECT_HOLDER: &str = "SELECT identity_id, block, external_id, source, created_at FROM identity_links \
      WHERE block = $1 AND external_id = $2";
@@ -640,7 +642,14 @@ impl LinkIndex {
         self.ready().await?;
         let report = in_transaction!(self, tx => {
             if replace {
-                for table in ["identity_links", "identity_emails", "person_merges", "link_index_meta"] {
+                for table in [
+                    "identity_links",
+                    "identity_emails",
+                    "person_merges",
+                    "link_index_meta",
+                    "sales_entity_positions",
+                    "b2b_user_emails",
+                ] {
                     sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
                 }
             }
@@ -687,7 +696,7 @@ impl LinkIndex {
         Ok(report)
     }
 
-    /// Removes every link, email, merge record and bookkeeping value.
+    /// Removes every link, email, merge record, lookup and bookkeeping value.
     pub async fn clear(&self) -> Result<(), LinkError> {
         self.write_contents(&Contents::default(), true).await.map(|_| ())
     }

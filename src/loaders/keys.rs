@@ -1,22 +1,22 @@
 //! The key types of the loader: one per (block, resource), each saying how its record is
 //! fetched. Adding a resource means adding a key here and a [`Resource`] variant.
 
-use std::{collections::HashMap, sync::Arc};
-
-use futures::future::try_join_all;
+use std::{collections::HashMap, ops::ControlFlow, sync::Arc};
 
 use super::{BlockLoader, RecordKey};
 use crate::{
     blocks::{
-        BlockError,
+        BlockError, BlockName,
         assets::{Asset, AssetsEntity, AssetsUser, OwnershipRecord},
-        b2b::{B2bUser, B2bUserFilter},
+        b2b::{B2bUser, B2bUserFilter, EMAIL_WALK_PAGE_SIZE},
         crm::{CrmOrganization, CrmPerson, OrganizationFilter, PersonFilter},
-        sales::{SalesCustomer, SalesEntity, SalesUser},
+        sales::{ENTITY_PAGE_SIZE, SalesCustomer, SalesEntity, SalesUser},
         search::SearchIdentity,
+        walk::ListWalk,
         wire::Page,
     },
     cache::{EntryKind, Record, Resource},
+    link_index::LinkIndex,
 };
 
 /// A page of records as cached: items shared with the per-item cache entries.
@@ -149,15 +149,19 @@ id_key!(
     SalesCustomerKey => SalesCustomer, SalesCustomer, |clients, id| clients.sales()?.get_customer(id).await
 );
 
-/// A Sales entity by unique id. Sales documents no entity detail endpoint, so entities are
-/// found in the whole entity list, fetched once (all pages concurrently) and cached.
+/// A Sales entity by unique id. Sales documents no entity detail endpoint, so an entity is
+/// found in the entities list: on the page the lookup index saw it on (one request, the
+/// entry repaired when the block disagrees), in the whole list when a complete walk of it
+/// is cached, or else by walking the whole list (single flight: one walk for every
+/// concurrent caller; it records every entity's page in the lookup index).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SalesEntityKey(pub String);
 
-/// Page size used when walking the Sales entity list.
-const ENTITY_PAGE_SIZE: u32 = 100;
-/// Upper bound of pages walked, so a misbehaving block cannot make the walk endless.
-const ENTITY_MAX_PAGES: u64 = 200;
+/// The cache id of the whole entities list, read to the end.
+const ALL_ENTITIES: &str = "all";
+
+/// Every Sales entity by unique id, as a complete walk of the list read them.
+type EntityMap = HashMap<String, SalesEntity>;
 
 impl RecordKey for SalesEntityKey {
     type Record = SalesEntity;
@@ -168,27 +172,117 @@ impl RecordKey for SalesEntityKey {
     }
 
     async fn fetch(&self, loader: &BlockLoader) -> Result<Option<SalesEntity>, BlockError> {
-        let index = loader
-            .cached(Resource::SalesEntities, "all", EntryKind::List, || async {
-                Ok(Some(Arc::new(sales_entity_index(loader).await?)))
+        if let Some(all) = loader.peek::<EntityMap>(Resource::SalesEntities, ALL_ENTITIES).await {
+            return Ok(all.get(&self.0).cloned());
+        }
+        if let Some(entity) = Box::pin(entity_at_recorded_position(loader, &self.0)).await? {
+            return Ok(Some(entity));
+        }
+        let all = loader
+            .cached(Resource::SalesEntities, ALL_ENTITIES, EntryKind::List, || async {
+                Ok(Some(Arc::new(Box::pin(walk_sales_entities(loader)).await?)))
             })
             .await?;
-        Ok(index.and_then(|index| index.get(&self.0).cloned()))
+        Ok(all.and_then(|all| all.get(&self.0).cloned()))
     }
 }
 
-async fn sales_entity_index(loader: &BlockLoader) -> Result<HashMap<String, SalesEntity>, BlockError> {
-    let sales = loader.clients().sales()?;
-    let first = sales.list_entities(1, ENTITY_PAGE_SIZE).await?;
-    let pages = match first.total {
-        Some(total) => total.div_ceil(u64::from(ENTITY_PAGE_SIZE)).min(ENTITY_MAX_PAGES),
-        None if first.has_next == Some(true) => ENTITY_MAX_PAGES,
-        None => 1,
+/// The entity, read from the page the lookup index recorded for it (or, for one the
+/// gateway registered, from the first and last pages): at most two Sales requests, each
+/// page shared with every other read of it. `None` when the index has no entry or the
+/// block no longer has the entity there; the entry is then dropped, and the walk that
+/// follows records the entity's place again.
+async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<Option<SalesEntity>, BlockError> {
+    let Some(index) = loader.lookups() else {
+        return Ok(None);
     };
-    let rest = try_join_all((2..=pages).map(|page| sales.list_entities(page as u32, ENTITY_PAGE_SIZE))).await?;
-    let entities = std::iter::once(first).chain(rest).flat_map(|page| page.items);
+    let position = match index.entity_position(id).await {
+        Ok(Some(position)) => position,
+        Ok(None) => return Ok(None),
+        Err(error) => {
+            tracing::warn!(%error, "lookup index unavailable; walking the Sales entities list");
+            return Ok(None);
+        }
+    };
+    let records = position.page_size;
+    let page = match position.page {
+        Some(page) => page,
+        // Registered by the gateway: new entities are listed first or last.
+        None => {
+            let first = entities_page(loader, 1, records).await?;
+            if let Some(entity) = entity_on(&first, id) {
+                note_entity_position(index, id, 1, records).await;
+                return Ok(Some(entity));
+            }
+            let pages = first.total.map_or(1, |total| total.div_ceil(u64::from(records)));
+            u32::try_from(pages).unwrap_or(u32::MAX).max(1)
+        }
+    };
+    if position.page.is_some() || page > 1 {
+        let found = entities_page(loader, page, records).await?;
+        if let Some(entity) = entity_on(&found, id) {
+            if position.page != Some(page) {
+                note_entity_position(index, id, page, records).await;
+            }
+            return Ok(Some(entity));
+        }
+    }
+    if let Err(error) = index.forget_entity_position(id).await {
+        tracing::warn!(%error, "could not drop a wrong Sales entity position from the lookup index");
+    }
+    Ok(None)
+}
+
+/// One page of the entities list through the cache (one request per distinct page).
+async fn entities_page(loader: &BlockLoader, page: u32, records: u32) -> Result<RecordPage<SalesEntity>, BlockError> {
+    let key = SalesEntitiesPageKey { page, records };
+    // Boxed: a key's fetch that loads another key would nest both futures on the stack.
+    let page = Box::pin(loader.load_key(&key)).await?;
+    Ok(page.map(|page| page.data.clone()).unwrap_or_else(|| Page {
+        items: Vec::new(),
+        total: None,
+        has_next: Some(false),
+    }))
+}
+
+fn entity_on(page: &RecordPage<SalesEntity>, id: &str) -> Option<SalesEntity> {
+    page.items
+        .iter()
+        .find(|record| record.data.unique_id.as_deref() == Some(id))
+        .map(|record| record.data.clone())
+}
+
+async fn note_entity_position(index: &LinkIndex, id: &str, page: u32, records: u32) {
+    if let Err(error) = index.record_entity_positions(&[(id.to_owned(), page)], records).await {
+        tracing::warn!(%error, "could not record a Sales entity position in the lookup index");
+    }
+}
+
+/// The whole entities list, read to the end (see [`ListWalk`]) through the page cache, so
+/// a page another read already has costs nothing; every entity's page goes into the
+/// lookup index.
+async fn walk_sales_entities(loader: &BlockLoader) -> Result<EntityMap, BlockError> {
+    loader.clients().sales()?;
+    let walk = ListWalk {
+        block: BlockName::Sales,
+        list: "entities list",
+        page_size: ENTITY_PAGE_SIZE,
+    };
+    let entities = walk
+        .read_all(|page| entities_page(loader, page, ENTITY_PAGE_SIZE))
+        .await?;
+    if let Some(index) = loader.lookups() {
+        let positions: Vec<(String, u32)> = entities
+            .iter()
+            .filter_map(|(page, entity)| Some((entity.data.unique_id.clone()?, *page)))
+            .collect();
+        if let Err(error) = index.record_entity_positions(&positions, ENTITY_PAGE_SIZE).await {
+            tracing::warn!(%error, "could not record Sales entity positions in the lookup index");
+        }
+    }
     Ok(entities
-        .filter_map(|entity| Some((entity.unique_id.clone()?, entity)))
+        .into_iter()
+        .filter_map(|(_, entity)| Some((entity.data.unique_id.clone()?, entity.data.clone())))
         .collect())
 }
 
@@ -351,9 +445,6 @@ impl B2bEmailKey {
     }
 }
 
-/// Page size of the email lookup: the filter is a substring match, so a few others may come.
-const B2B_EMAIL_PAGE_SIZE: u32 = 100;
-
 impl RecordKey for B2bEmailKey {
     type Record = B2bUser;
     const RESOURCE: Resource = Resource::B2bUserByEmail;
@@ -362,27 +453,72 @@ impl RecordKey for B2bEmailKey {
         self.0.clone()
     }
 
+    /// The user the lookup index names for the email, read by id (one request) and
+    /// checked; otherwise B2B's email filter, which matches substrings, read page after
+    /// page until the exact email (any case) turns up or the list ends. Every email the
+    /// walk saw goes into the lookup index.
     async fn fetch(&self, loader: &BlockLoader) -> Result<Option<B2bUser>, BlockError> {
+        if let Some(user) = Box::pin(b2b_user_by_recorded_email(loader, &self.0)).await? {
+            return Ok(Some(user));
+        }
+        let b2b = loader.clients().b2b()?;
         let filter = B2bUserFilter {
             email: Some(self.0.clone()),
             ..B2bUserFilter::default()
         };
-        let page = loader
-            .clients()
-            .b2b()?
-            .list_users(&filter, B2B_EMAIL_PAGE_SIZE, 1)
+        let mut seen: Vec<(String, i64)> = Vec::new();
+        let mut found = None;
+        b2b.email_walk()
+            .visit(
+                |page| b2b.list_users(&filter, EMAIL_WALK_PAGE_SIZE, page),
+                |_, users| {
+                    seen.extend(users.iter().filter_map(|user| Some((user.email.clone()?, user.id))));
+                    found = users.into_iter().find(|user| user.has_email(&self.0));
+                    if found.is_some() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )
             .await?;
-        let found = page.items.into_iter().find(|user| {
-            user.email
-                .as_deref()
-                .is_some_and(|email| email.trim().to_lowercase() == self.0)
-        });
+        if let Some(index) = loader.lookups()
+            && let Err(error) = index.record_b2b_emails(&seen).await
+        {
+            tracing::warn!(%error, "could not record B2B emails in the lookup index");
+        }
         if let Some(user) = &found {
             loader
                 .prime([(B2bUserKey(user.id), Record::complete(user.clone()))])
                 .await;
         }
         Ok(found)
+    }
+}
+
+/// The B2B user the lookup index records for `email`, when the block still has that user
+/// with that email; a wrong entry is dropped (the walk that follows records the right one).
+async fn b2b_user_by_recorded_email(loader: &BlockLoader, email: &str) -> Result<Option<B2bUser>, BlockError> {
+    let Some(index) = loader.lookups() else {
+        return Ok(None);
+    };
+    let id = match index.b2b_user_by_email(email).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return Ok(None),
+        Err(error) => {
+            tracing::warn!(%error, "lookup index unavailable; walking B2B's email filter");
+            return Ok(None);
+        }
+    };
+    // Boxed: a key's fetch that loads another key would nest both futures on the stack.
+    match Box::pin(loader.load_key(&B2bUserKey(id))).await? {
+        Some(user) if user.data.has_email(email) => Ok(Some(user.data.clone())),
+        _ => {
+            if let Err(error) = index.forget_b2b_email(email).await {
+                tracing::warn!(%error, "could not drop a wrong B2B email from the lookup index");
+            }
+            Ok(None)
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod invalidate;
 mod keys;
+mod memo;
 mod stale;
 #[cfg(test)]
 mod tests;
@@ -34,8 +35,11 @@ use crate::{
     blocks::{BlockClients, BlockError, operation::OperationBudget},
     cache::{Answer, CacheKey, EntryKind, Record, Resource, ResponseCache},
     explain::{CacheTier, LookupOutcome, OperationTrace},
+    link_index::LinkIndex,
     metrics::Metrics,
 };
+
+use memo::OperationMemo;
 
 /// What loading one key gave: the record, `None` for a 404, or the block's error.
 pub type Loaded<T> = Result<Option<Arc<Record<T>>>, BlockError>;
@@ -65,6 +69,10 @@ pub struct BlockLoader {
     priming: Option<TaskTracker>,
     stale: Option<Arc<StaleAnswers>>,
     trace: Option<Arc<OperationTrace>>,
+    lookups: Option<LinkIndex>,
+    /// What this operation fetched past the shared cache (`no-cache`): still one upstream
+    /// request per distinct key.
+    memo: OperationMemo,
 }
 
 impl BlockLoader {
@@ -79,7 +87,21 @@ impl BlockLoader {
             priming: None,
             stale: None,
             trace: None,
+            lookups: None,
+            memo: OperationMemo::default(),
         }
+    }
+
+    /// Finds what the blocks cannot look up by key (a Sales entity's page, a B2B user by
+    /// exact email) through the lookups of `index`, and keeps them fresh.
+    pub fn with_lookups(mut self, index: LinkIndex) -> Self {
+        self.lookups = Some(index);
+        self
+    }
+
+    /// The lookup index, when the loader has one.
+    pub fn lookups(&self) -> Option<&LinkIndex> {
+        self.lookups.as_ref()
     }
 
     /// Notes the operation's stale answers in `stale` (which the gateway reports); a
@@ -287,7 +309,8 @@ impl BlockLoader {
             Ok(fetched.map(Record::complete))
         };
         if bypass {
-            return self.refresh(cache_key.clone(), K::KIND, fetch()).await;
+            let refreshed = self.refresh(cache_key.clone(), K::KIND, fetch());
+            return self.memo.get_or_fetch(cache_key.clone(), refreshed).await;
         }
         let answer = self
             .cache
@@ -336,11 +359,22 @@ impl BlockLoader {
     {
         let key = self.cache_key(resource, id);
         if self.bypasses_cache() {
-            return self.refresh(key, kind, fetch()).await;
+            let refreshed = self.refresh(key.clone(), kind, fetch());
+            return self.memo.get_or_fetch(key, refreshed).await;
         }
         // No stale copy here: what this builds is cached as a current answer by its caller.
         let answer = self.cache.get_or_fetch(key, kind, false, fetch()).await?;
         Ok(answer.value)
+    }
+
+    /// What the shared cache (or, past it, this operation) already holds under
+    /// `(resource, id)`, without fetching it.
+    pub(crate) async fn peek<T: Send + Sync + 'static>(&self, resource: Resource, id: &str) -> Option<Arc<T>> {
+        let key = self.cache_key(resource, id);
+        if self.bypasses_cache() {
+            return self.memo.peek(&key);
+        }
+        self.cache.get::<T>(&key).await.flatten()
     }
 
     /// Primes the shared cache with records that arrived in a list (in the background when

@@ -18,14 +18,14 @@ use crate::{
     blocks::{
         BlockClients, BlockError,
         assets::AssetsUserFields,
-        b2b::{B2bUserFilter, CreateB2bUser},
+        b2b::CreateB2bUser,
         crm::{OrganizationFields, OrganizationFilter, PersonFields},
-        sales::{SalesCustomerFields, SalesEntityFields, SalesUserFields},
+        sales::{ENTITY_PAGE_SIZE, SalesCustomerFields, SalesEntityFields, SalesUserFields},
         search::SearchIdentityFields,
         wire::Patch,
     },
     cache::Record,
-    link_index::{LinkBlock, LinkIndex, canonical_person_id},
+    link_index::{LinkBlock, LinkError, LinkIndex, canonical_person_id},
     loaders::{Touched, forget},
     schema::{
         crm::Organization,
@@ -268,6 +268,11 @@ async fn register_in(clients: &BlockClients, index: &LinkIndex, r: &Registration
     };
     let mut outcome = BlockOutcome::ok(block, status);
     if let Some((linked_block, external_id)) = created {
+        if linked_block == LinkBlock::B2b
+            && let Ok(user_id) = external_id.parse::<i64>()
+        {
+            note_lookup(index.record_b2b_emails(&[(r.email.clone(), user_id)]).await);
+        }
         outcome.error = link_registered(index, &r.id, &r.email, linked_block, &external_id).await;
     }
     if let Some(error) = set_avatar(clients, r, block).await.err() {
@@ -423,15 +428,7 @@ async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<R
     let created = b2b.create_user(&user).await;
     let linked = created.as_ref().ok().map(|user| (LinkBlock::B2b, user.id.to_string()));
     let status = created_or_confirmed(created, &[400, 409], async {
-        let filter = B2bUserFilter {
-            email: Some(r.email.clone()),
-            ..B2bUserFilter::default()
-        };
-        let page = b2b.list_users(&filter, 100, 1).await?;
-        Ok(page
-            .items
-            .iter()
-            .any(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&r.email))))
+        Ok(b2b.find_user_by_email(&r.email).await?.is_some())
     })
     .await?;
     Ok((status, linked))
@@ -525,7 +522,7 @@ pub async fn register_organization(
     };
     payload
         .outcomes
-        .push(register_sales_entity(clients, &organization.id, &entity).await);
+        .push(register_sales_entity(clients, link_index(ctx)?, &organization.id, &entity).await);
     forget(
         loaders,
         &Touched::Organization {
@@ -633,11 +630,19 @@ async fn confirm_organization(
     }
 }
 
-async fn register_sales_entity(clients: &BlockClients, id: &str, entity: &SalesEntityFields) -> BlockOutcome {
+async fn register_sales_entity(
+    clients: &BlockClients,
+    index: &LinkIndex,
+    id: &str,
+    entity: &SalesEntityFields,
+) -> BlockOutcome {
     let result = async {
         let sales = clients.sales()?;
         let created = sales.register_entity(id, entity).await;
-        created_or_confirmed(created, &[409, 422], async { entity_exists(clients, id).await }).await
+        if created.is_ok() {
+            note_lookup(index.record_registered_entity(id, ENTITY_PAGE_SIZE).await);
+        }
+        created_or_confirmed(created, &[409, 422], async { entity_exists(clients, index, id).await }).await
     }
     .await;
     match result {
@@ -646,20 +651,23 @@ async fn register_sales_entity(clients: &BlockClients, id: &str, entity: &SalesE
     }
 }
 
-/// Whether Sales lists an entity with this unique id (it documents no entity detail read).
-async fn entity_exists(clients: &BlockClients, id: &str) -> Result<bool, BlockError> {
-    let sales = clients.sales()?;
-    let mut page_number = 1;
-    // Bounded walk: 200 pages of 100 entities.
-    while page_number <= 200 {
-        let page = sales.list_entities(page_number, 100).await?;
-        if page.items.iter().any(|e| e.unique_id.as_deref() == Some(id)) {
-            return Ok(true);
-        }
-        if page.has_next != Some(true) || page.items.is_empty() {
-            return Ok(false);
-        }
-        page_number += 1;
+/// Whether Sales lists an entity with this unique id (it documents no entity detail read):
+/// the whole list is walked when need be, and the entity's page noted in the lookup index.
+async fn entity_exists(clients: &BlockClients, index: &LinkIndex, id: &str) -> Result<bool, BlockError> {
+    let found = clients.sales()?.find_entity(id).await?;
+    if let Some((page, _)) = &found {
+        note_lookup(
+            index
+                .record_entity_positions(&[(id.to_owned(), *page)], ENTITY_PAGE_SIZE)
+                .await,
+        );
     }
-    Ok(false)
+    Ok(found.is_some())
+}
+
+/// A lookup index write that failed costs a later walk, never the mutation: logged.
+fn note_lookup(written: Result<(), LinkError>) {
+    if let Err(error) = written {
+        tracing::warn!(%error, "could not update the lookup index after a write");
+    }
 }

@@ -10,7 +10,7 @@ use super::{
     validate::Checks,
 };
 use crate::{
-    blocks::sales::SalesEntityFields,
+    blocks::sales::{ENTITY_PAGE_SIZE, SalesEntityFields},
     loaders::{SalesEntityKey, Touched, forget},
     schema::{
         block_types::SalesEntity,
@@ -104,6 +104,11 @@ pub async fn register_sales_entity(
     forget(loaders, &Touched::SalesEntity);
     let error = match created {
         Ok(entity) => {
+            if let Some(index) = loaders.loader().lookups()
+                && let Err(error) = index.record_registered_entity(&id, ENTITY_PAGE_SIZE).await
+            {
+                tracing::warn!(%error, "could not note a registered Sales entity in the lookup index");
+            }
             return Ok(RegisterSalesEntityPayload {
                 sales_entity: Some(SalesEntity::new(id, &entity)),
                 status: Some(OutcomeStatus::Created),
