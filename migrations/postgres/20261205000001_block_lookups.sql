@@ -7,8 +7,8 @@
 -- its place yet (new entities are looked for on the last page).
 CREATE TABLE sales_entity_positions (
     entity_id TEXT COLLATE "C" NOT NULL PRIMARY KEY CHECK (entity_id <> ''),
-    page      INTEGER CHECK (page > 0),
-    page_size INTEGER NOT NULL CHECK (page_size > 0)
+    page      BIGINT CHECK (page > 0),
+    page_size BIGINT NOT NULL CHECK (page_size > 0)
 );
 
 -- B2B users by exact email, lower-cased (B2B filters emails by substring only).

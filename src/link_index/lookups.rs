@@ -41,11 +41,18 @@ impl LinkIndex {
             return Ok(());
         }
         self.ready().await?;
+        // One row per entity in a statement (ON CONFLICT cannot touch a row twice): the
+        // last place given wins.
+        let mut latest: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for (entity_id, page) in positions {
+            latest.insert(entity_id, *page);
+        }
+        let positions: Vec<(&str, u32)> = latest.into_iter().collect();
         in_transaction!(self, tx => {
             for chunk in positions.chunks(BATCH_LIMIT) {
                 let mut insert = sqlx::QueryBuilder::new("INSERT INTO sales_entity_positions (entity_id, page, page_size) ");
                 insert.push_values(chunk, |mut row, (entity_id, page)| {
-                    row.push_bind(entity_id.as_str())
+                    row.push_bind(*entity_id)
                         .push_bind(i64::from(*page))
                         .push_bind(i64::from(page_size));
                 });

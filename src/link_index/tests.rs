@@ -36,6 +36,7 @@ crate::on_both_link_index_backends!(
     export_then_import_reproduces_the_index_byte_for_byte,
     import_refuses_bad_lines_and_reports_conflicts,
     the_index_survives_reopening,
+    lookups_record_replace_and_forget,
 );
 
 async fn add_is_idempotent_and_never_overwrites(db: &TestIndex) {
@@ -393,4 +394,69 @@ async fn the_index_survives_reopening(db: &TestIndex) {
     assert_eq!(reopened.meta("reindex.test").await.expect("meta"), None);
     reopened.clear().await.expect("clear");
     assert_eq!(reopened.contents().await.expect("contents"), Contents::default());
+}
+
+async fn lookups_record_replace_and_forget(db: &TestIndex) {
+    let index = db.open();
+    // More than one batch of positions, one entity seen twice (the later page wins).
+    let mut positions: Vec<(String, u32)> = (0..1_200).map(|n| (format!("entity-{n}"), n / 100 + 1)).collect();
+    positions.insert(10, ("entity-5".to_owned(), 9));
+    index.record_entity_positions(&positions, 100).await.expect("recorded");
+    let position = index
+        .entity_position("entity-1199")
+        .await
+        .expect("read")
+        .expect("entry");
+    assert_eq!((position.page, position.page_size), (Some(12), 100));
+    assert_eq!(
+        index
+            .entity_position("entity-5")
+            .await
+            .expect("read")
+            .and_then(|p| p.page),
+        Some(9)
+    );
+    // A registered entity keeps a place already known, and has none otherwise.
+    index.record_registered_entity("entity-0", 100).await.expect("recorded");
+    index
+        .record_registered_entity("new-entity", 100)
+        .await
+        .expect("recorded");
+    assert_eq!(
+        index
+            .entity_position("entity-0")
+            .await
+            .expect("read")
+            .and_then(|p| p.page),
+        Some(1)
+    );
+    let new = index.entity_position("new-entity").await.expect("read").expect("entry");
+    assert_eq!(new.page, None);
+    index.forget_entity_position("entity-0").await.expect("forgotten");
+    assert_eq!(index.entity_position("entity-0").await.expect("read"), None);
+
+    // Emails in any case; one email twice in a batch keeps the first; blank ones are skipped.
+    let emails = vec![
+        (" Ann@Large.Example ".to_owned(), 7),
+        ("ann@large.example".to_owned(), 8),
+        ("  ".to_owned(), 9),
+    ];
+    index.record_b2b_emails(&emails).await.expect("recorded");
+    assert_eq!(
+        index.b2b_user_by_email("ANN@large.example").await.expect("read"),
+        Some(7)
+    );
+    index
+        .record_b2b_emails(&[("ann@large.example".to_owned(), 8)])
+        .await
+        .expect("recorded");
+    assert_eq!(
+        index.b2b_user_by_email("ann@large.example").await.expect("read"),
+        Some(8)
+    );
+    assert_eq!(index.lookup_sizes().await.expect("sizes"), (1_200, 1));
+    index.forget_b2b_email("Ann@Large.Example").await.expect("forgotten");
+    assert_eq!(index.b2b_user_by_email("ann@large.example").await.expect("read"), None);
+    index.clear().await.expect("cleared");
+    assert_eq!(index.lookup_sizes().await.expect("sizes"), (0, 0));
 }

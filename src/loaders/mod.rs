@@ -206,10 +206,14 @@ impl BlockLoader {
     ) -> Result<Option<K::Record>, BlockError> {
         match self.cache.redis_tier() {
             Some(tier) if K::KIND == EntryKind::Detail => {
-                tier.read_through(cache_key, use_stored, self.trace.as_deref(), || key.fetch(self))
-                    .await
+                tier.read_through(cache_key, use_stored, self.trace.as_deref(), || {
+                    Box::pin(key.fetch(self))
+                })
+                .await
             }
-            _ => key.fetch(self).await,
+            // Boxed: some keys load others while fetching (an entity's list page), and
+            // nesting their futures inline could exhaust a thread's stack.
+            _ => Box::pin(key.fetch(self)).await,
         }
     }
 
@@ -309,7 +313,7 @@ impl BlockLoader {
             Ok(fetched.map(Record::complete))
         };
         if bypass {
-            let refreshed = self.refresh(cache_key.clone(), K::KIND, fetch());
+            let refreshed = Box::pin(self.refresh(cache_key.clone(), K::KIND, fetch()));
             return self.memo.get_or_fetch(cache_key.clone(), refreshed).await;
         }
         let answer = self
@@ -359,7 +363,7 @@ impl BlockLoader {
     {
         let key = self.cache_key(resource, id);
         if self.bypasses_cache() {
-            let refreshed = self.refresh(key.clone(), kind, fetch());
+            let refreshed = Box::pin(self.refresh(key.clone(), kind, fetch()));
             return self.memo.get_or_fetch(key, refreshed).await;
         }
         // No stale copy here: what this builds is cached as a current answer by its caller.

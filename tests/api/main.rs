@@ -23,6 +23,7 @@ mod layering;
 mod limits;
 mod links;
 mod log_capture;
+mod lookups;
 mod managed_redis;
 mod merge_preview;
 mod metrics_token;
