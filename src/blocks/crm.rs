@@ -8,10 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
+    BlockName,
     error::{BlockError, Result},
     http::BlockHttp,
+    walk::ListWalk,
     wire::{DrfPage, Page, Patch, from_value, lenient_i64, lenient_timestamp},
 };
+
+/// Records a page when the gateway walks the organizations' name filter.
+const NAME_WALK_PAGE_SIZE: u32 = 100;
 
 /// A CRM person.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -272,6 +277,27 @@ impl CrmClient {
     /// The HTTP core.
     pub fn http(&self) -> &BlockHttp {
         &self.http
+    }
+
+    /// The organization named exactly `name`, walking the name filter's pages (it may
+    /// match more than the name) until it turns up or the list ends.
+    pub async fn find_organization_named(&self, name: &str) -> Result<Option<CrmOrganization>> {
+        let filter = OrganizationFilter {
+            name: Some(name.to_owned()),
+            owner: None,
+        };
+        let walk = ListWalk {
+            block: BlockName::Crm,
+            list: "organizations list filtered by name",
+            page_size: NAME_WALK_PAGE_SIZE,
+        };
+        let found = walk
+            .find(
+                |page| self.list_organizations(&filter, page, NAME_WALK_PAGE_SIZE),
+                |organization| organization.name.as_deref() == Some(name),
+            )
+            .await?;
+        Ok(found.map(|(_, organization)| organization))
     }
 
     /// `GET /organizations/` with filters.

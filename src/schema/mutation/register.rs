@@ -19,7 +19,7 @@ use crate::{
         BlockClients, BlockError,
         assets::AssetsUserFields,
         b2b::CreateB2bUser,
-        crm::{OrganizationFields, OrganizationFilter, PersonFields},
+        crm::{OrganizationFields, PersonFields},
         sales::{ENTITY_PAGE_SIZE, SalesCustomerFields, SalesEntityFields, SalesUserFields},
         search::SearchIdentityFields,
         wire::Patch,
@@ -581,16 +581,16 @@ async fn create_organization(
     }
 }
 
+/// The id of the organization already named `name`, to point the caller at it; a failed
+/// look is only logged (the conflict is reported either way).
 async fn find_organization_by_name(clients: &BlockClients, name: &str) -> Option<String> {
-    let filter = OrganizationFilter {
-        name: Some(name.to_owned()),
-        owner: None,
-    };
-    let page = clients.crm().ok()?.list_organizations(&filter, 1, 100).await.ok()?;
-    page.items
-        .into_iter()
-        .find(|o| o.name.as_deref() == Some(name))
-        .map(|o| o.id)
+    match clients.crm().ok()?.find_organization_named(name).await {
+        Ok(found) => found.map(|organization| organization.id),
+        Err(error) => {
+            tracing::warn!(%error, "could not find the organization a name conflict names");
+            None
+        }
+    }
 }
 
 async fn confirm_organization(
