@@ -286,9 +286,40 @@ async fn a_paged_assets_list_is_read_to_the_end() {
 async fn an_assets_list_served_in_part_is_an_error_not_a_shorter_list() {
     let (assets, _) = paging_assets(true).await;
     match assets.list_users().await {
-        Err(BlockError::Incomplete { block, read, total }) => {
-            assert_eq!((block, read, total), (BlockName::Assets, 2, 6));
+        Err(error @ BlockError::Incomplete { .. }) => {
+            let BlockError::Incomplete { block, read, total } = &error else {
+                unreachable!()
+            };
+            assert_eq!((*block, *read, *total), (BlockName::Assets, 2, 6));
+            assert_eq!(error.code().as_str(), "INCOMPLETE");
         }
         other => panic!("expected Incomplete, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_list_served_in_part_answers_incomplete_to_the_caller() {
+    let (assets, _) = paging_assets(true).await;
+    let settings = blocks_gateway::config::Settings::from_variables(&[
+        ("ASSETS_API_URL", assets.http().base_url().to_string()),
+        ("ASSETS_AUTH_TOKEN", "token".to_owned()),
+        ("ASSETS_API_KEY", "key".to_owned()),
+    ])
+    .expect("settings");
+    let gateway = blocks_gateway::gateway::Gateway::new(&settings.gateway).expect("gateway");
+    let (address, _shutdown) = crate::helpers::serve_on_loopback(gateway, &settings.server).await;
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .json(&json!({ "query": "{ assetsUsers(first: 10) { edges { node { uniqueId } } } }" }))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first_error_extensions(&answer)["code"], "INCOMPLETE", "{answer}");
+    assert!(
+        answer["data"].is_null() || answer["data"]["assetsUsers"].is_null(),
+        "{answer}"
+    );
 }
