@@ -917,12 +917,12 @@ fn crm(rng: &mut Rng, humans: &[Human], organizations: Vec<Organization>) -> Crm
     }];
 
     CrmSeed {
-        data: CrmData {
+        data: CrmData::new(
             organizations,
-            persons: persons.into_iter().map(|(p, _)| p).collect(),
+            persons.into_iter().map(|(p, _)| p).collect(),
             invitations,
-            members: MEMBER_IDS.collect::<BTreeSet<_>>(),
-        },
+            MEMBER_IDS.collect::<BTreeSet<_>>(),
+        ),
         demo_organizations,
         demo_persons,
         duplicate_groups: groups,
