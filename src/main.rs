@@ -195,16 +195,26 @@ async fn load_settings(
     if !settings.sandbox {
         return Ok((settings, None));
     }
-    let (settings, sandbox) = start_sandbox(config.as_deref()).await?;
+    let (settings, sandbox) = start_sandbox(config.as_deref(), settings.sandbox_size).await?;
     Ok((settings, Some(sandbox)))
 }
 
-/// Starts the emulated blocks and loads the settings again with every block pointed at them.
+/// Starts the emulated blocks with the data set of `size` and loads the settings again with
+/// every block pointed at them.
 #[cfg(feature = "sandbox")]
 async fn start_sandbox(
     config: Option<&std::path::Path>,
+    size: config::SandboxSize,
 ) -> Result<(Settings, RunningSandbox), Box<dyn std::error::Error>> {
-    let sandbox = blocks_sandbox::Sandbox::start(blocks_sandbox::SandboxOptions::default()).await?;
+    let size = match size {
+        config::SandboxSize::Demo => blocks_sandbox::SandboxSize::Demo,
+        config::SandboxSize::Large => blocks_sandbox::SandboxSize::Large(blocks_sandbox::LargeData::PRODUCTION),
+    };
+    let options = blocks_sandbox::SandboxOptions {
+        size,
+        ..blocks_sandbox::SandboxOptions::default()
+    };
+    let sandbox = blocks_sandbox::Sandbox::start(options).await?;
     let mut overrides = sandbox.environment();
     overrides.push(("GATEWAY_SANDBOX", "true".to_owned()));
     let settings = Settings::load_with(config, &overrides)?;
@@ -215,6 +225,7 @@ async fn start_sandbox(
 #[cfg(not(feature = "sandbox"))]
 async fn start_sandbox(
     _config: Option<&std::path::Path>,
+    _size: config::SandboxSize,
 ) -> Result<(Settings, RunningSandbox), Box<dyn std::error::Error>> {
     Err(
         "no block is configured and this build has no sandbox (it was built without the `sandbox` feature): \
@@ -269,7 +280,10 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> Result<(), Box
     let blocks: Vec<&str> = settings.gateway.blocks.iter().map(|b| b.block.label()).collect();
     tracing::info!(%address, ?blocks, sandbox = settings.sandbox, "blocks-gateway serving");
     if settings.sandbox {
-        tracing::warn!("sandbox mode: emulated blocks with demo data");
+        tracing::warn!(
+            size = settings.sandbox_size.as_str(),
+            "sandbox mode: emulated blocks with seeded data"
+        );
     }
     if settings.server.cors_loopback {
         tracing::info!(

@@ -107,6 +107,38 @@ impl Default for ShutdownSettings {
     }
 }
 
+/// Which data set the embedded sandbox seeds (`SANDBOX_SIZE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SandboxSize {
+    /// A few hundred records covering every case the schema has (`demo`).
+    #[default]
+    Demo,
+    /// Production-sized: tens of thousands of records per block (`large`).
+    Large,
+}
+
+impl SandboxSize {
+    /// The variable's spelling of this size.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Demo => "demo",
+            Self::Large => "large",
+        }
+    }
+}
+
+impl FromStr for SandboxSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "demo" => Ok(Self::Demo),
+            "large" => Ok(Self::Large),
+            _ => Err(format!("{text:?} is neither `demo` nor `large`")),
+        }
+    }
+}
+
 /// The gateway's validated settings.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -117,6 +149,8 @@ pub struct Settings {
     /// Serve the embedded sandbox blocks (when no block is configured, or forced with
     /// `GATEWAY_SANDBOX`). Only `main` can start one; it then points the blocks at it.
     pub sandbox: bool,
+    /// The data set the sandbox seeds (`SANDBOX_SIZE`); `main` reads it when it starts one.
+    pub sandbox_size: SandboxSize,
     /// Everything an operation needs: blocks, cache, limits, callers, link index, documents.
     pub gateway: GatewaySettings,
 }
@@ -192,6 +226,13 @@ impl Settings {
             block.max_concurrency = block_concurrency(&raw, block.block);
         }
         settings.sandbox = raw.gateway_sandbox.unwrap_or(settings.gateway.blocks.is_empty());
+        if let Some(size) = raw.sandbox_size.as_deref() {
+            // Checked even when no sandbox runs, so a typo shows before it matters.
+            settings.sandbox_size = size.parse().map_err(|problem| ConfigError::Invalid {
+                key: "SANDBOX_SIZE",
+                problem,
+            })?;
+        }
         settings.gateway.callers = caller_settings(&raw, auth_mode, settings.sandbox)?;
         apply_surface_settings(&raw, &mut settings)?;
         Ok(settings)
@@ -760,6 +801,27 @@ mod tests {
         }
         let real_blocks = Settings::from_raw(raw_with_sales()).expect("valid");
         assert!(!real_blocks.server.cors_loopback);
+    }
+
+    #[test]
+    fn the_sandbox_size_is_demo_or_large() {
+        let default = Settings::from_raw(RawSettings::default()).expect("valid");
+        assert_eq!(default.sandbox_size, SandboxSize::Demo);
+        for (text, size) in [
+            ("large", SandboxSize::Large),
+            (" Large ", SandboxSize::Large),
+            ("demo", SandboxSize::Demo),
+        ] {
+            let settings = Settings::from_variables(&[("SANDBOX_SIZE", text.to_owned())]).expect("valid");
+            assert_eq!(settings.sandbox_size, size, "{text:?}");
+        }
+        let error = Settings::from_variables(&[("SANDBOX_SIZE", "huge".to_owned())])
+            .expect_err("not a size")
+            .to_string();
+        assert_eq!(
+            error,
+            r#"configuration: SANDBOX_SIZE: "huge" is neither `demo` nor `large`"#
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::{
     telemetry::DEFAULT_FILTER,
 };
 
-use super::{DEFAULT_LISTEN, ShutdownSettings};
+use super::{DEFAULT_LISTEN, SandboxSize, ShutdownSettings};
 
 /// One variable of the configuration reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,10 @@ variables! {
         /// force the sandbox on (`true`) or off (`false`); builds without the `sandbox`
         /// feature have none and refuse to start without a block
         GATEWAY_SANDBOX => gateway_sandbox: Option<bool>, default: "on when no block is configured";
+        /// data set the sandbox seeds: `demo` (a few hundred records with every case the
+        /// schema covers) or `large` (production-sized: 40,000 CRM persons, 30,000
+        /// organizations, 23,000 Sales entities, 16,000 Sales users, 10,000 B2B users)
+        SANDBOX_SIZE => sandbox_size: Option<String>, default: code(SandboxSize::default().as_str());
         /// who may call: `service` (gateway API keys), `forward` (callers' own block
         /// credentials), `open`
         GATEWAY_AUTH_MODE => gateway_auth_mode: Option<String>,

@@ -11,7 +11,10 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::drf::{Fields, PageRules, Text, field_errors, invalid_choice, number_filter, paginate, parse_bool};
+use super::drf::{
+    Fields, Listed, PageRules, Text, contains_ignoring_case, field_errors, invalid_choice, number_filter, paginate,
+    parse_bool,
+};
 use super::respond::{JsonBody, Params, PathId, Reject, django_time, drf_detail, json_response, lock, now};
 
 /// `limit` (default 20, at most 100) and `page`; links always spell the limit out.
@@ -95,7 +98,7 @@ pub(crate) struct B2bUser {
 pub(crate) struct B2bData {
     /// Divisions by id order.
     pub(crate) divisions: Vec<Division>,
-    /// Users by id order.
+    /// Users in ascending id order (new users get the next id), which is list order.
     pub(crate) users: Vec<B2bUser>,
 }
 
@@ -107,7 +110,7 @@ impl B2bData {
     fn user_index(&self, id: &str) -> Result<usize, Reject> {
         id.parse::<i64>()
             .ok()
-            .and_then(|id| self.users.iter().position(|u| u.id == id))
+            .and_then(|id| self.users.binary_search_by_key(&id, |u| u.id).ok())
             .ok_or_else(|| not_found().into())
     }
 
@@ -228,11 +231,8 @@ impl UserFilter {
     }
 
     fn accepts(&self, user: &B2bUser, data: &B2bData) -> bool {
-        let contains = |field: &str, wanted: &Option<String>| {
-            wanted
-                .as_ref()
-                .is_none_or(|w| field.to_lowercase().contains(w.as_str()))
-        };
+        let contains =
+            |field: &str, wanted: &Option<String>| wanted.as_deref().is_none_or(|w| contains_ignoring_case(field, w));
         let division_type = data.division(user.division).map(|d| d.division_type);
         self.id.is_none_or(|id| user.id as f64 == id)
             && self.is_active.is_none_or(|a| user.is_active == a)
@@ -252,12 +252,14 @@ async fn list_users(State(state): Shared, params: Params) -> Response {
         Ok(filter) => filter,
         Err(reject) => return reject.into_response(),
     };
-    let listed: Vec<&B2bUser> = data
-        .users
-        .iter()
-        .filter(|u| u.remote_id.is_some() && filter.accepts(u, &data))
-        .collect();
-    paginate(&listed, |u| data.user_json(u), &params, &state.base_url, PAGES)
+    let keep = |u: &B2bUser| u.remote_id.is_some() && filter.accepts(u, &data);
+    paginate(
+        Listed::filtered(&data.users, &keep),
+        |u| data.user_json(u),
+        &params,
+        &state.base_url,
+        PAGES,
+    )
 }
 
 /// `POST /api/v1/users/`: creates a user (201) after DRF validation.
@@ -284,7 +286,7 @@ async fn create_user(State(state): Shared, JsonBody(body): JsonBody) -> Result<R
         return Err(drf_detail(StatusCode::BAD_REQUEST, "User already exists.").into());
     }
 
-    let id = data.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+    let id = data.users.last().map_or(0, |u| u.id) + 1;
     let answer = json!({
         "id": id,
         "email": email,

@@ -2,7 +2,7 @@
 //! `crm-openapi.yaml`. Every path is served under `/api/crm/` and at the bare root, and
 //! only with its trailing slash.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::drf::{
-    Fields, PageRules, REQUIRED, Text, field_error, field_errors, invalid_choice, number_filter, paginate,
+    Fields, Listed, PageRules, REQUIRED, Text, contains_ignoring_case, field_error, field_errors, invalid_choice,
+    number_filter, paginate,
 };
 use super::respond::{JsonBody, Params, PathId, Reject, django_time, drf_detail, json_response, lock, now};
 
@@ -120,7 +121,8 @@ pub(crate) struct Invitation {
     pub(crate) created: DateTime<Utc>,
 }
 
-/// The CRM block's records.
+/// The CRM block's records. Organizations and persons are only added and removed
+/// through its methods, which keep the positions by id up to date.
 #[derive(Debug, Default)]
 pub(crate) struct CrmData {
     /// Organizations in creation order.
@@ -131,25 +133,89 @@ pub(crate) struct CrmData {
     pub(crate) invitations: Vec<Invitation>,
     /// Platform user ids that are members of the platform (link-user accepts only these).
     pub(crate) members: BTreeSet<i64>,
+    /// Where each organization is in its list, by id: a lookup does not scan the list.
+    organization_positions: HashMap<Uuid, usize>,
+    /// Where each person is in its list, by id.
+    person_positions: HashMap<Uuid, usize>,
 }
 
 impl CrmData {
+    /// The CRM with these records.
+    pub(crate) fn new(
+        organizations: Vec<Organization>,
+        persons: Vec<Person>,
+        invitations: Vec<Invitation>,
+        members: BTreeSet<i64>,
+    ) -> Self {
+        let mut data = Self {
+            organizations,
+            persons,
+            invitations,
+            members,
+            ..Self::default()
+        };
+        data.index_organizations();
+        data.index_persons();
+        data
+    }
+
+    fn index_organizations(&mut self) {
+        self.organization_positions = self
+            .organizations
+            .iter()
+            .enumerate()
+            .map(|(at, o)| (o.id, at))
+            .collect();
+    }
+
+    fn index_persons(&mut self) {
+        self.person_positions = self.persons.iter().enumerate().map(|(at, p)| (p.id, at)).collect();
+    }
+
+    fn add_organization(&mut self, org: Organization) {
+        self.organization_positions.insert(org.id, self.organizations.len());
+        self.organizations.push(org);
+    }
+
+    fn add_person(&mut self, person: Person) {
+        self.person_positions.insert(person.id, self.persons.len());
+        self.persons.push(person);
+    }
+
+    /// Removes the organization at `index`; the ones after it move up (deletes are rare,
+    /// so the positions are simply rebuilt).
+    fn remove_organization(&mut self, index: usize) -> Organization {
+        let org = self.organizations.remove(index);
+        self.index_organizations();
+        org
+    }
+
+    fn remove_person(&mut self, index: usize) -> Person {
+        let person = self.persons.remove(index);
+        self.index_persons();
+        person
+    }
+
     fn organization_index(&self, id: &str) -> Result<usize, Reject> {
         Uuid::parse_str(id)
             .ok()
-            .and_then(|id| self.organizations.iter().position(|o| o.id == id))
+            .and_then(|id| self.organization_positions.get(&id).copied())
             .ok_or_else(|| not_found().into())
     }
 
     fn person_index(&self, id: &str) -> Result<usize, Reject> {
         Uuid::parse_str(id)
             .ok()
-            .and_then(|id| self.persons.iter().position(|p| p.id == id))
+            .and_then(|id| self.person_positions.get(&id).copied())
             .ok_or_else(|| not_found().into())
     }
 
     fn has_organization(&self, id: Uuid) -> bool {
-        self.organizations.iter().any(|o| o.id == id)
+        self.organization_positions.contains_key(&id)
+    }
+
+    fn has_person(&self, id: Uuid) -> bool {
+        self.person_positions.contains_key(&id)
     }
 }
 
@@ -318,15 +384,16 @@ async fn list_organizations(State(state): Shared, params: Params) -> Response {
         return field_errors(errors);
     }
     let name = params.filter("name").map(str::to_lowercase);
-    let listed: Vec<&Organization> = data
-        .organizations
-        .iter()
-        .filter(|o| {
-            name.as_deref().is_none_or(|n| o.name.to_lowercase().contains(n))
-                && owner.is_none_or(|w| o.owner.is_some_and(|x| x as f64 == w))
-        })
-        .collect();
-    paginate(&listed, |o| organization_json(o), &params, &state.base_url, PAGES)
+    let keep = |o: &Organization| {
+        name.as_deref().is_none_or(|n| contains_ignoring_case(&o.name, n))
+            && owner.is_none_or(|w| o.owner.is_some_and(|x| x as f64 == w))
+    };
+    let listed = if name.is_none() && owner.is_none() {
+        Listed::all(&data.organizations)
+    } else {
+        Listed::filtered(&data.organizations, &keep)
+    };
+    paginate(listed, organization_json, &params, &state.base_url, PAGES)
 }
 
 async fn create_organization(State(state): Shared, JsonBody(body): JsonBody) -> Result<Response, Reject> {
@@ -344,7 +411,7 @@ async fn create_organization(State(state): Shared, JsonBody(body): JsonBody) -> 
     };
     input.apply(&mut org);
     let answer = organization_json(&org);
-    data.organizations.push(org);
+    data.add_organization(org);
     Ok(json_response(StatusCode::CREATED, answer))
 }
 
@@ -387,7 +454,7 @@ fn write_organization(state: &CrmState, id: &str, body: &Value, write: Write) ->
 async fn delete_organization(State(state): Shared, PathId(id): PathId) -> Result<Response, Reject> {
     let mut data = lock(&state.data);
     let index = data.organization_index(&id)?;
-    let org = data.organizations.remove(index);
+    let org = data.remove_organization(index);
     for person in data.persons.iter_mut().filter(|p| p.organization == Some(org.id)) {
         person.organization = None;
     }
@@ -542,6 +609,16 @@ impl PersonFilter {
         }
     }
 
+    /// Whether no filter was given (every person is listed).
+    fn is_empty(&self) -> bool {
+        self.lifecycle_stage.is_none()
+            && self.owner.is_none()
+            && self.organization.is_none()
+            && self.created_from.is_none()
+            && self.created_to.is_none()
+            && self.metadata_key.is_none()
+    }
+
     fn accepts(&self, person: &Person) -> bool {
         self.lifecycle_stage
             .as_deref()
@@ -586,8 +663,13 @@ async fn list_persons(State(state): Shared, params: Params) -> Response {
         Ok(filter) => filter,
         Err(reject) => return reject.into_response(),
     };
-    let listed: Vec<&Person> = data.persons.iter().filter(|p| filter.accepts(p)).collect();
-    paginate(&listed, |p| person_json(p), &params, &state.base_url, PAGES)
+    let keep = |p: &Person| filter.accepts(p);
+    let listed = if filter.is_empty() {
+        Listed::all(&data.persons)
+    } else {
+        Listed::filtered(&data.persons, &keep)
+    };
+    paginate(listed, person_json, &params, &state.base_url, PAGES)
 }
 
 async fn create_person(State(state): Shared, JsonBody(body): JsonBody) -> Result<Response, Reject> {
@@ -614,7 +696,7 @@ async fn create_person(State(state): Shared, JsonBody(body): JsonBody) -> Result
     };
     input.apply(&mut person);
     let answer = person_json(&person);
-    data.persons.push(person);
+    data.add_person(person);
     Ok(json_response(StatusCode::CREATED, answer))
 }
 
@@ -649,7 +731,7 @@ fn write_person(state: &CrmState, id: &str, body: &Value, write: Write) -> Resul
 async fn delete_person(State(state): Shared, PathId(id): PathId) -> Result<Response, Reject> {
     let mut data = lock(&state.data);
     let index = data.person_index(&id)?;
-    data.persons.remove(index);
+    data.remove_person(index);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -780,7 +862,7 @@ async fn merge_persons(State(state): Shared, JsonBody(body): JsonBody) -> Result
     duplicates.retain(|id| seen.insert(*id));
     let unknown: Vec<String> = duplicates
         .iter()
-        .filter(|id| !data.persons.iter().any(|p| p.id == **id))
+        .filter(|id| !data.has_person(**id))
         .map(Uuid::to_string)
         .collect();
     if !unknown.is_empty() {
@@ -790,7 +872,12 @@ async fn merge_persons(State(state): Shared, JsonBody(body): JsonBody) -> Result
 
     let stamp = now();
     let mut moved = Related::default();
-    for person in data.persons.iter_mut().filter(|p| duplicates.contains(&p.id)) {
+    let positions: Vec<usize> = duplicates
+        .iter()
+        .filter_map(|id| data.person_positions.get(id).copied())
+        .collect();
+    for position in positions {
+        let person = &mut data.persons[position];
         moved.deals += person.related.deals;
         moved.activities += person.related.activities;
         moved.tags += person.related.tags;

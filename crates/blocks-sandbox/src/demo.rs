@@ -14,6 +14,7 @@ use super::b2b::{B2bData, B2bUser, Division, REMOTE_ID_OFFSET};
 use super::crm::{
     CrmData, Invitation, LARGEST_USER_ID, LIFECYCLE_STAGES, Organization, PLATFORM_ID, PLATFORM_KEY, Person, Related,
 };
+use super::large::LargeIndex;
 use super::rails::{Attributes, Store, resource};
 use super::respond::rails_time;
 use super::sales::SalesData;
@@ -123,6 +124,7 @@ pub struct DemoB2bUser {
 }
 
 /// What the sandbox seeded, so tests and demos can pick ids of every interesting kind.
+/// With a large data set its record lists are empty (see [`LargeIndex`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DemoIndex {
     /// The seed the data was built from.
@@ -181,15 +183,47 @@ pub(crate) struct Seeded {
     pub(crate) b2b: B2bData,
     pub(crate) crm: CrmData,
     pub(crate) index: DemoIndex,
+    /// What a large data set seeded (`None` for the demo set).
+    pub(crate) large: Option<LargeIndex>,
 }
 
-const FIRST_NAMES: &[&str] = &[
+/// The index of what every data set shares (the seed, the B2B divisions, the CRM
+/// platform, its members and the seeded invitation), with no records listed.
+pub(crate) fn index_without_records(seed: u64, divisions: &[Division], invitation: DemoInvitation) -> DemoIndex {
+    DemoIndex {
+        seed,
+        identities: Vec::new(),
+        organizations: Vec::new(),
+        standalone_sales_entity_ids: Vec::new(),
+        persons: Vec::new(),
+        duplicate_groups: Vec::new(),
+        invitation,
+        b2b_divisions: divisions
+            .iter()
+            .map(|d| DemoDivision {
+                id: d.id,
+                name: d.name.clone(),
+                division_type: d.division_type.to_owned(),
+                is_active: d.is_active,
+            })
+            .collect(),
+        inactive_division_id: divisions.iter().find(|d| !d.is_active).map_or(0, |d| d.id),
+        b2b_users: Vec::new(),
+        crm_platform_id: PLATFORM_ID,
+        crm_platform_key: PLATFORM_KEY.to_owned(),
+        platform_member_user_ids: MEMBER_IDS.collect(),
+        non_member_user_id: NON_MEMBER_USER_ID,
+        unknown_user_id: LARGEST_USER_ID + 1,
+    }
+}
+
+pub(crate) const FIRST_NAMES: &[&str] = &[
     "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "Mateo", "Isabella", "Lucas", "Mia", "Amelia",
     "Ethan", "Harper", "Aiden", "Evelyn", "Leo", "Chloe", "Samuel", "Nora", "Omar", "Priya", "Kenji", "Fatima",
     "Diego", "Ingrid", "Tariq", "Yuki", "Andrea", "Kwame",
 ];
 
-const LAST_NAMES: &[&str] = &[
+pub(crate) const LAST_NAMES: &[&str] = &[
     "Martin",
     "Garcia",
     "Johnson",
@@ -222,7 +256,7 @@ const LAST_NAMES: &[&str] = &[
     "Mwangi",
 ];
 
-const COMPANY_NAMES: &[&str] = &[
+pub(crate) const COMPANY_NAMES: &[&str] = &[
     "Acme Logistics",
     "Blue Harbor Foods",
     "Cobalt Analytics",
@@ -245,12 +279,12 @@ const COMPANY_NAMES: &[&str] = &[
     "Tidewater Shipping",
 ];
 
-const STANDALONE_ENTITIES: &[&str] = &["Walk-in Counter", "Online Marketplace", "Partner Reseller Pool"];
-const CITIES: &[&str] = &[
+pub(crate) const STANDALONE_ENTITIES: &[&str] = &["Walk-in Counter", "Online Marketplace", "Partner Reseller Pool"];
+pub(crate) const CITIES: &[&str] = &[
     "Lisbon", "Austin", "Toronto", "Berlin", "Nairobi", "Osaka", "Dublin", "Lyon",
 ];
-const STREETS: &[&str] = &["Harbor", "Maple", "Station", "Market", "Mill", "Orchard"];
-const INDUSTRIES: &[&str] = &["logistics", "food", "software", "media", "health", "finance", "energy"];
+pub(crate) const STREETS: &[&str] = &["Harbor", "Maple", "Station", "Market", "Mill", "Orchard"];
+pub(crate) const INDUSTRIES: &[&str] = &["logistics", "food", "software", "media", "health", "finance", "energy"];
 const JOB_TITLES: &[&str] = &["", "Buyer", "Operations Manager", "CTO", "Account Director", "Analyst"];
 const ASSET_NAMES: &[&str] = &[
     "Laptop Dell XPS 15",
@@ -278,9 +312,9 @@ const LEAD_COUNT: usize = 12;
 /// How many duplicate person groups exist.
 const DUPLICATE_GROUPS: usize = 8;
 /// The invitation seeded for the first lead.
-const SEEDED_INVITATION_ID: i64 = 9001;
+pub(crate) const SEEDED_INVITATION_ID: i64 = 9001;
 /// Members of the CRM platform.
-const MEMBER_IDS: std::ops::RangeInclusive<i64> = 1..=50;
+pub(crate) const MEMBER_IDS: std::ops::RangeInclusive<i64> = 1..=50;
 const NON_MEMBER_USER_ID: i64 = 5000;
 
 /// 2025-01-06T09:00:00Z: every seeded timestamp counts from here.
@@ -288,16 +322,16 @@ fn epoch() -> DateTime<Utc> {
     DateTime::from_timestamp(1_736_154_000, 0).unwrap_or_default()
 }
 
-fn minutes_after(minutes: i64) -> DateTime<Utc> {
+pub(crate) fn minutes_after(minutes: i64) -> DateTime<Utc> {
     epoch() + TimeDelta::minutes(minutes)
 }
 
 /// A version 4 UUID drawn from the seeded generator.
-fn uuid(rng: &mut Rng) -> Uuid {
+pub(crate) fn uuid(rng: &mut Rng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes()).into_uuid()
 }
 
-fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+pub(crate) fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
     &items[rng.usize(..items.len())]
 }
 
@@ -362,30 +396,13 @@ pub(crate) fn seed(seed: u64, identities: usize) -> Seeded {
         .collect();
 
     let index = DemoIndex {
-        seed,
         identities,
         organizations: crm.demo_organizations,
         standalone_sales_entity_ids,
         persons: crm.demo_persons,
         duplicate_groups: crm.duplicate_groups,
-        invitation: crm.invitation,
-        b2b_divisions: b2b
-            .divisions
-            .iter()
-            .map(|d| DemoDivision {
-                id: d.id,
-                name: d.name.clone(),
-                division_type: d.division_type.to_owned(),
-                is_active: d.is_active,
-            })
-            .collect(),
-        inactive_division_id: b2b.divisions.iter().find(|d| !d.is_active).map_or(0, |d| d.id),
         b2b_users,
-        crm_platform_id: PLATFORM_ID,
-        crm_platform_key: PLATFORM_KEY.to_owned(),
-        platform_member_user_ids: MEMBER_IDS.collect(),
-        non_member_user_id: NON_MEMBER_USER_ID,
-        unknown_user_id: LARGEST_USER_ID + 1,
+        ..index_without_records(seed, &b2b.divisions, crm.invitation)
     };
     Seeded {
         sales,
@@ -394,6 +411,7 @@ pub(crate) fn seed(seed: u64, identities: usize) -> Seeded {
         b2b,
         crm: crm.data,
         index,
+        large: None,
     }
 }
 
@@ -495,7 +513,7 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
-fn attributes(value: Value) -> Attributes {
+pub(crate) fn attributes(value: Value) -> Attributes {
     match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -553,7 +571,7 @@ fn sales(rng: &mut Rng, humans: &[Human], organizations: &[Organization]) -> (Sa
     (data, standalone)
 }
 
-fn entity(id: &str, name: &str, entity_type: &str, created_at: DateTime<Utc>) -> Attributes {
+pub(crate) fn entity(id: &str, name: &str, entity_type: &str, created_at: DateTime<Utc>) -> Attributes {
     attributes(json!({
         "unique_id": id,
         "name": name,
@@ -675,11 +693,7 @@ fn assets(rng: &mut Rng, humans: &[Human]) -> (AssetsData, Vec<usize>) {
 /// The B2B users: identities' users with mixed-case emails, then a few that match no
 /// identity (the first of them in the inactive division, the second without remote id).
 fn b2b(rng: &mut Rng, humans: &[Human]) -> (B2bData, Vec<DemoB2bUser>) {
-    let divisions = vec![
-        division(1, "Sandbox Main Division", "main", true),
-        division(2, "Sandbox Retail Division", "sub", true),
-        division(3, "Sandbox Legacy Division", "sub", false),
-    ];
+    let divisions = divisions();
     let mut users = Vec::new();
     let mut demo = Vec::new();
     for human in humans.iter().filter(|h| h.in_b2b) {
@@ -741,6 +755,16 @@ fn email_number(email: &str) -> &str {
         .unwrap_or_default()
 }
 
+/// The B2B divisions every data set has: a main one, an active sub-division and an
+/// inactive one.
+pub(crate) fn divisions() -> Vec<Division> {
+    vec![
+        division(1, "Sandbox Main Division", "main", true),
+        division(2, "Sandbox Retail Division", "sub", true),
+        division(3, "Sandbox Legacy Division", "sub", false),
+    ]
+}
+
 fn division(id: i64, name: &str, division_type: &'static str, is_active: bool) -> Division {
     Division {
         id,
@@ -750,7 +774,7 @@ fn division(id: i64, name: &str, division_type: &'static str, is_active: bool) -
     }
 }
 
-fn shop_token(rng: &mut Rng) -> String {
+pub(crate) fn shop_token(rng: &mut Rng) -> String {
     format!("shp_{:024x}", rng.u128(..) >> 32)
 }
 
@@ -775,13 +799,13 @@ struct CrmSeed {
 }
 
 /// Free fields of a person about to be seeded.
-struct PersonSeed {
-    name: String,
-    email: String,
-    unique_id: String,
-    organization: Option<Uuid>,
-    platform_user: Option<i64>,
-    created_at: DateTime<Utc>,
+pub(crate) struct PersonSeed {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) unique_id: String,
+    pub(crate) organization: Option<Uuid>,
+    pub(crate) platform_user: Option<i64>,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 fn crm(rng: &mut Rng, humans: &[Human], organizations: Vec<Organization>) -> CrmSeed {
@@ -917,12 +941,12 @@ fn crm(rng: &mut Rng, humans: &[Human], organizations: Vec<Organization>) -> Crm
     }];
 
     CrmSeed {
-        data: CrmData {
+        data: CrmData::new(
             organizations,
-            persons: persons.into_iter().map(|(p, _)| p).collect(),
+            persons.into_iter().map(|(p, _)| p).collect(),
             invitations,
-            members: MEMBER_IDS.collect::<BTreeSet<_>>(),
-        },
+            MEMBER_IDS.collect::<BTreeSet<_>>(),
+        ),
         demo_organizations,
         demo_persons,
         duplicate_groups: groups,
@@ -931,7 +955,7 @@ fn crm(rng: &mut Rng, humans: &[Human], organizations: Vec<Organization>) -> Crm
 }
 
 /// A person with the given fields and seeded values for the rest.
-fn person(rng: &mut Rng, seed: PersonSeed) -> Person {
+pub(crate) fn person(rng: &mut Rng, seed: PersonSeed) -> Person {
     let mut metadata = Map::new();
     // Leads come from imports; others carry a random subset of keys.
     if seed.unique_id.is_empty() || rng.bool() {

@@ -324,10 +324,72 @@ pub(crate) struct PageRules {
     pub(crate) size_in_links: bool,
 }
 
+/// The records a list answers: every record of a store, or those a filter keeps. Neither
+/// copies the store: a page of the whole store is a slice of it, a filtered page is found
+/// by scanning.
+pub(crate) struct Listed<'a, T> {
+    items: &'a [T],
+    keep: Option<&'a dyn Fn(&T) -> bool>,
+}
+
+impl<'a, T> Listed<'a, T> {
+    /// Every record.
+    pub(crate) fn all(items: &'a [T]) -> Self {
+        Self { items, keep: None }
+    }
+
+    /// The records `keep` accepts, in store order.
+    pub(crate) fn filtered(items: &'a [T], keep: &'a dyn Fn(&T) -> bool) -> Self {
+        Self {
+            items,
+            keep: Some(keep),
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self.keep {
+            None => self.items.len(),
+            Some(keep) => self.items.iter().filter(|item| keep(item)).count(),
+        }
+    }
+
+    /// The `len` listed records from the `start`-th on, rendered.
+    fn page(&self, start: usize, len: usize, render: impl Fn(&T) -> Value) -> Vec<Value> {
+        match self.keep {
+            None => {
+                let end = start.saturating_add(len).min(self.items.len());
+                self.items[start.min(end)..end].iter().map(render).collect()
+            }
+            Some(keep) => self
+                .items
+                .iter()
+                .filter(|item| keep(item))
+                .skip(start)
+                .take(len)
+                .map(render)
+                .collect(),
+        }
+    }
+}
+
+/// Whether `text` contains `wanted` (already lower case) in any case, as django-filter's
+/// `icontains` does; ASCII text is compared without allocating.
+pub(crate) fn contains_ignoring_case(text: &str, wanted: &str) -> bool {
+    if text.is_ascii() && wanted.is_ascii() {
+        let (text, wanted) = (text.as_bytes(), wanted.as_bytes());
+        wanted.is_empty()
+            || text
+                .windows(wanted.len())
+                .any(|window| window.eq_ignore_ascii_case(wanted))
+    } else {
+        text.to_lowercase().contains(wanted)
+    }
+}
+
 /// DRF page-number pagination: `{"count","next","previous","results"}` with absolute
 /// links, 404 `Invalid page.` for a page that does not exist.
 pub(crate) fn paginate<T>(
-    items: &[T],
+    listed: Listed<'_, T>,
     render: impl Fn(&T) -> Value,
     params: &Params,
     base_url: &str,
@@ -338,7 +400,8 @@ pub(crate) fn paginate<T>(
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
         .map_or(rules.default_size, |n| n.min(rules.max_size));
-    let pages = items.len().div_ceil(size).max(1);
+    let count = listed.count();
+    let pages = count.div_ceil(size).max(1);
     let page = match params.get("page").map(str::trim) {
         None => 1,
         Some("last") => pages,
@@ -347,8 +410,6 @@ pub(crate) fn paginate<T>(
             _ => return drf_detail(StatusCode::NOT_FOUND, "Invalid page."),
         },
     };
-    let start = (page - 1) * size;
-    let end = (start + size).min(items.len());
     let forced: Vec<(&str, String)> = if rules.size_in_links {
         vec![(rules.size_param, size.to_string())]
     } else {
@@ -357,11 +418,11 @@ pub(crate) fn paginate<T>(
     let link = |target: usize| Value::String(params.page_link(base_url, target as u64, &forced));
     let next = if page < pages { link(page + 1) } else { Value::Null };
     let previous = if page > 1 { link(page - 1) } else { Value::Null };
-    let results: Vec<Value> = items[start..end].iter().map(render).collect();
+    let results = listed.page((page - 1) * size, size, render);
     json_response(
         StatusCode::OK,
         json!({
-            "count": items.len(),
+            "count": count,
             "next": next,
             "previous": previous,
             "results": results,
@@ -371,7 +432,7 @@ pub(crate) fn paginate<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_email;
+    use super::{contains_ignoring_case, looks_like_email};
 
     #[test]
     fn email_shape() {
@@ -379,5 +440,15 @@ mod tests {
         assert!(!looks_like_email("no-at-sign"));
         assert!(!looks_like_email("a@localhost"));
         assert!(!looks_like_email("a b@example.com"));
+    }
+
+    #[test]
+    fn contains_ignores_case_in_ascii_and_beyond() {
+        assert!(contains_ignoring_case("JoAnn@Large.Example", "ann@large.example"));
+        assert!(contains_ignoring_case("Ann@Large.example", "ann@large.example"));
+        assert!(!contains_ignoring_case("Ann@Large.example", "jann@large.example"));
+        assert!(contains_ignoring_case("anything", ""));
+        assert!(contains_ignoring_case("Zo\u{eb}.\u{c9}mile@Example.com", "\u{e9}mile"));
+        assert!(!contains_ignoring_case("ann", "anna"));
     }
 }

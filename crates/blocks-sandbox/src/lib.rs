@@ -1,6 +1,7 @@
 //! The sandbox: the five upstream blocks (Sales, Search, Assets, B2B, CRM) emulated
 //! in-process as real HTTP servers on loopback, faithful to their published contracts
-//! and seeded with a deterministic demo data set.
+//! and seeded with a deterministic data set: the demo set (a few hundred records with every
+//! interesting case), or a production-sized one ([`SandboxSize::Large`]).
 //!
 //! It serves two purposes: `cargo run` with no configuration gets a working playground,
 //! and tests get upstreams whose faults (latency, errors, hangs, garbage) they control
@@ -21,6 +22,7 @@ mod control;
 mod crm;
 mod demo;
 mod drf;
+mod large;
 mod rails;
 mod respond;
 mod sales;
@@ -37,6 +39,7 @@ use tokio::net::TcpListener;
 
 pub use control::{BlockControl, RecordedRequest};
 pub use demo::{DemoB2bUser, DemoDivision, DemoIdentity, DemoIndex, DemoInvitation, DemoOrganization, DemoPerson};
+pub use large::{LargeB2bIdentity, LargeData, LargeIndex, LargePerson, LookAlike, SandboxSize};
 
 use control::Auth;
 use respond::ErrorStyle;
@@ -54,10 +57,13 @@ pub const DEFAULT_REQUEST_LOG_CAPACITY: usize = 10_000;
 /// be added.
 #[derive(Clone, Debug)]
 pub struct SandboxOptions {
-    /// Seed of the demo data: the same seed builds the same records and ids.
+    /// Seed of the data: the same seed builds the same records and ids.
     pub seed: u64,
-    /// How many identities to seed (the other records scale with it).
+    /// How many identities the demo set seeds (the other records scale with it); a large
+    /// data set has its own counts.
     pub identities: usize,
+    /// Which data set to seed: the demo set (the default) or a large one.
+    pub size: SandboxSize,
     /// Latency every block adds to each answer from the start.
     pub latency: Duration,
     /// How many of its most recent requests each block keeps in full (method, path,
@@ -74,6 +80,7 @@ impl Default for SandboxOptions {
         Self {
             seed: 42,
             identities: 300,
+            size: SandboxSize::Demo,
             latency: Duration::ZERO,
             request_log_capacity: DEFAULT_REQUEST_LOG_CAPACITY,
         }
@@ -144,16 +151,24 @@ pub struct Sandbox {
     pub crm: BlockServer,
     /// The credentials each block accepts.
     pub credentials: SandboxCredentials,
-    /// What was seeded, so tests can pick ids.
+    /// What was seeded, so tests can pick ids. With a large data set it lists no records,
+    /// only what every data set shares (divisions, the CRM platform, its members, the
+    /// seeded invitation): [`Sandbox::large`] describes the records.
     pub demo: DemoIndex,
+    /// What a large data set seeded; `None` with the demo set.
+    pub large: Option<LargeIndex>,
 }
 
 impl Sandbox {
-    /// Seeds the demo data, binds five listeners on `127.0.0.1:0` and serves each block
-    /// on its own task. Fails only when a listener cannot be bound.
+    /// Seeds the data, binds five listeners on `127.0.0.1:0` and serves each block on its
+    /// own task. Fails only when a listener cannot be bound. Seeding runs on the calling
+    /// task: a large data set takes a fraction of a second in a release build.
     pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
         let credentials = SandboxCredentials::default();
-        let seeded = demo::seed(options.seed, options.identities);
+        let seeded = match options.size {
+            SandboxSize::Demo => demo::seed(options.seed, options.identities),
+            SandboxSize::Large(counts) => large::seed(options.seed, counts),
+        };
         let bearer = |token: &str, app_id: &str| Auth::BearerAndAppId {
             token: token.to_owned(),
             app_id: app_id.to_owned(),
@@ -212,6 +227,7 @@ impl Sandbox {
             crm,
             credentials,
             demo: seeded.index,
+            large: seeded.large,
         })
     }
 

@@ -88,6 +88,12 @@ impl Store {
     fn len(&self) -> usize {
         self.rows.len()
     }
+
+    /// Every record, in insertion order.
+    #[cfg(test)]
+    pub(crate) fn rows(&self) -> &[Attributes] {
+        &self.rows
+    }
 }
 
 /// A JSON:API resource object.

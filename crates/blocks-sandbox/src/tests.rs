@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{BlockServer, Sandbox, SandboxOptions};
+use super::{BlockServer, LargeData, LargeIndex, Sandbox, SandboxOptions, SandboxSize};
 
 async fn sandbox() -> Sandbox {
     sandbox_with(42, 60).await
@@ -949,4 +949,260 @@ async fn assets_lists_every_user_without_pagination() {
         listed.json.get("meta").is_none(),
         "the contract documents no pagination"
     );
+}
+
+async fn large_sandbox(counts: LargeData) -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        size: SandboxSize::Large(counts),
+        ..SandboxOptions::default()
+    })
+    .await
+    .expect("the sandbox binds its listeners")
+}
+
+fn large_index(sandbox: &Sandbox) -> &LargeIndex {
+    sandbox.large.as_ref().expect("a large sandbox describes its records")
+}
+
+#[tokio::test]
+async fn a_large_sandbox_pages_entities_to_the_organization_on_the_last_page() {
+    let sandbox = large_sandbox(LargeData {
+        crm_persons: 20,
+        crm_organizations: 6,
+        sales_entities: 20_500,
+        sales_users: 5,
+        b2b_users: 5,
+    })
+    .await;
+    let large = large_index(&sandbox);
+    assert!(sandbox.demo.identities.is_empty() && sandbox.demo.persons.is_empty());
+    let first = call(
+        &sandbox,
+        &sandbox.sales,
+        Method::GET,
+        "/entities/?page=1&records=100",
+        None,
+    )
+    .await;
+    assert_eq!(first.json["meta"], json!({ "totalPages": 205, "totalRecords": 20_500 }));
+    let first_org = large
+        .first_page_organization_id
+        .expect("an organization on the first page");
+    assert_eq!(first.json["data"][0]["id"], first_org.to_string());
+    assert_eq!(first.json["data"][0]["attributes"]["entity_type"], "organization");
+
+    let last = call(
+        &sandbox,
+        &sandbox.sales,
+        Method::GET,
+        "/entities/?page=205&records=100",
+        None,
+    )
+    .await;
+    let items = last.json["data"].as_array().expect("a data array");
+    assert_eq!(items.len(), 100);
+    let last_org = large
+        .last_page_organization_id
+        .expect("an organization on the last page");
+    assert_eq!(items[99]["id"], last_org.to_string());
+    let organization = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        &format!("/api/crm/organizations/{last_org}/"),
+        None,
+    )
+    .await;
+    assert_eq!(organization.status, StatusCode::OK);
+    assert_eq!(organization.json["name"], items[99]["attributes"]["name"]);
+}
+
+#[tokio::test]
+async fn a_large_b2b_email_filter_lists_the_look_alikes_before_the_exact_user() {
+    let sandbox = large_sandbox(LargeData {
+        crm_persons: 10,
+        crm_organizations: 3,
+        sales_entities: 10,
+        sales_users: 400,
+        b2b_users: LargeData::PRODUCTION.b2b_users,
+    })
+    .await;
+    let target = large_index(&sandbox).look_alike.clone().expect("a look-alike target");
+    assert!(target.contained_in > 250);
+
+    let base = &sandbox.b2b.base_url;
+    let mut query = format!("email={}&limit=100", target.email);
+    let mut seen = Vec::new();
+    for page in 1.. {
+        let answer = b2b_list(&sandbox, &query).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json["count"], target.contained_in + 1);
+        let ids: Vec<i64> = answer.json["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|u| u["id"].as_i64())
+            .collect();
+        if page == 1 {
+            assert_eq!(ids.len(), 100);
+            assert_eq!(answer.json["previous"], Value::Null);
+            assert!(
+                !ids.contains(&target.user_id),
+                "the exact user is not on the first page"
+            );
+        }
+        seen.extend(ids);
+        match answer.json["next"].as_str() {
+            Some(next) => {
+                assert_eq!(
+                    next,
+                    format!(
+                        "{base}/api/v1/users/?email=ann%40large.example&limit=100&page={}",
+                        page + 1
+                    )
+                );
+                query = next.split_once('?').map(|(_, q)| q.to_owned()).expect("a query");
+            }
+            None => {
+                assert_eq!(page, (target.contained_in + 1).div_ceil(100));
+                assert!(answer.json["previous"].is_string());
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), target.contained_in + 1);
+    assert_eq!(seen.last(), Some(&target.user_id));
+
+    // The default page size pages the same list in twenties; an exact user is found in any case.
+    let default = b2b_list(&sandbox, &format!("email={}", target.stored_email.to_uppercase())).await;
+    assert_eq!(default.json["count"], target.contained_in + 1);
+    assert_eq!(default.json["results"].as_array().map(Vec::len), Some(20));
+    let detail = call(
+        &sandbox,
+        &sandbox.b2b,
+        Method::GET,
+        &format!("/api/v1/users/{}/", target.user_id),
+        None,
+    )
+    .await;
+    assert_eq!(detail.json["email"], target.stored_email);
+    let beyond = b2b_list(&sandbox, &format!("email={}&limit=100&page=5", target.email)).await;
+    assert_eq!(beyond.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_large_crm_serves_deep_pages_and_persons() {
+    let sandbox = large_sandbox(LargeData {
+        crm_persons: LargeData::PRODUCTION.crm_persons,
+        crm_organizations: 200,
+        sales_entities: 10,
+        sales_users: 300,
+        b2b_users: 5,
+    })
+    .await;
+    let large = large_index(&sandbox);
+    let deepest = large.deep_persons.last().expect("deep persons");
+    assert_eq!(deepest.position, 39_999);
+
+    let page = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        "/api/crm/persons/?page=400&page_size=100",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.json["count"], 40_000);
+    assert_eq!(page.json["next"], Value::Null);
+    assert_eq!(
+        page.json["previous"],
+        format!("{}/api/crm/persons/?page=399&page_size=100", sandbox.crm.base_url)
+    );
+    assert_eq!(page.json["results"][99]["id"], deepest.id.to_string());
+    assert_eq!(page.json["results"][99]["unique_id"], deepest.unique_id);
+    let beyond = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        "/api/crm/persons/?page=401&page_size=100",
+        None,
+    )
+    .await;
+    assert_eq!(beyond.status, StatusCode::NOT_FOUND);
+
+    for deep in &large.deep_persons {
+        let person = call(
+            &sandbox,
+            &sandbox.crm,
+            Method::GET,
+            &format!("/api/crm/persons/{}/", deep.id),
+            None,
+        )
+        .await;
+        assert_eq!(person.status, StatusCode::OK);
+        assert_eq!(person.json["primary_email"], deep.primary_email);
+        let page = deep.position / 100 + 1;
+        let listed = call(
+            &sandbox,
+            &sandbox.crm,
+            Method::GET,
+            &format!("/api/crm/persons/?page={page}&page_size=100"),
+            None,
+        )
+        .await;
+        assert_eq!(listed.json["results"][deep.position % 100]["id"], deep.id.to_string());
+    }
+
+    let crowded = large.crowded_organization_id.expect("a crowded organization");
+    let members = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        &format!("/api/crm/persons/?organization={crowded}&page_size=100&page=last"),
+        None,
+    )
+    .await;
+    assert_eq!(members.json["count"], large.crowded_organization_persons);
+    assert!(large.crowded_organization_persons > 100);
+    assert_eq!(members.json["next"], Value::Null);
+
+    // Lookups by id follow creates and deletes.
+    let created = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::POST,
+        "/api/crm/persons/",
+        Some(json!({ "name": "Late Arrival", "organization": crowded })),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.json["id"].as_str().expect("an id").to_owned();
+    let path = format!("/api/crm/persons/{}/", large.deep_persons[0].id);
+    assert_eq!(
+        call(&sandbox, &sandbox.crm, Method::DELETE, &path, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&sandbox, &sandbox.crm, Method::GET, &path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let moved = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        &format!("/api/crm/persons/{}/", deepest.id),
+        None,
+    )
+    .await;
+    assert_eq!(moved.json["id"], deepest.id.to_string());
+    let late = call(
+        &sandbox,
+        &sandbox.crm,
+        Method::GET,
+        &format!("/api/crm/persons/{id}/"),
+        None,
+    )
+    .await;
+    assert_eq!(late.json["name"], "Late Arrival");
 }
