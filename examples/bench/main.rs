@@ -1,12 +1,16 @@
-//! The benchmark: `cargo run --release --example bench [-- --quick]`.
+//! The benchmark: `cargo run --release --example bench [-- --quick | --large]`.
 //!
 //! Starts the sandbox blocks in-process with 25 ms of latency on every block, a gateway in
 //! front of them on loopback, and prints one JSON line of figures per scenario:
 //! `fanout_cold`, `fanout_warm`, `throughput_warm` (with the floor: a one-field schema on
-//! the same axum stack) and `cache_memory`. Each line carries its targets and `pass`.
+//! the same axum stack), `cache_memory`, then the `large_*` lines of production-sized
+//! blocks (see `large.rs`; `--large` runs those alone). Each line carries its targets and
+//! `pass`.
 //! `fanout_cold` is measured with an empty cache on a gateway that has served before (its
 //! connections pooled), and reports a new gateway's first query beside it.
 //! `--quick` shortens the throughput runs from 5 s to 1 s.
+
+mod large;
 
 /// glibc's malloc serializes on its arena locks under concurrent load; mimalloc does not.
 #[global_allocator]
@@ -84,10 +88,18 @@ const CACHE_MEMORY_ONLY: &str = "--cache-memory-only";
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let outcome = if std::env::args().any(|arg| arg == CACHE_MEMORY_ONLY) {
+    let flag = |name: &str| std::env::args().any(|arg| arg == name);
+    let outcome = if flag(CACHE_MEMORY_ONLY) {
         cache_memory_only().await
+    } else if flag(large::REINDEX_CHILD) {
+        large::reindex_child().await
+    } else if flag("--large") {
+        large::run().await
     } else {
-        run(quick).await
+        match run(quick).await {
+            Ok(()) => large::run().await,
+            Err(error) => Err(error),
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,9 +47,17 @@ pub async fn spawn_app() -> TestApp {
 /// A gateway whose settings `tweak` may change after they point at the sandbox.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings), cache: CacheSettings) -> TestApp {
     let sandbox = start_sandbox().await;
+    spawn_app_on(sandbox, |settings| {
+        tweak(settings);
+        settings.gateway.cache = cache;
+    })
+    .await
+}
+
+/// A gateway in front of `sandbox`, its settings changed by `tweak`.
+pub async fn spawn_app_on(sandbox: Sandbox, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = sandbox_settings(&sandbox);
     tweak(&mut settings);
-    settings.gateway.cache = cache;
     let gateway = Gateway::new(&settings.gateway).expect("gateway builds");
     let (address, shutdown) = serve_on_loopback(gateway.clone(), &settings.server).await;
     // Built with the gateway's constructor, which installs the TLS crypto provider.

@@ -19,6 +19,7 @@ mod frontend_clients;
 mod hardening;
 mod helpers;
 mod http;
+mod large_lists;
 mod layering;
 mod limits;
 mod links;
