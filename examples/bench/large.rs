@@ -39,6 +39,17 @@ const DEEP_QUERY: &str = "query ($after: String) { persons(first: 100, after: $a
     organization { id salesEntity { uniqueId } } identity { id sales { email } } } } } }";
 const NEIGHBOUR_QUERY: &str = "query ($id: ID!) { organization(id: $id) { id name } }";
 
+/// The HTTP client of the scenario (built by the gateway's constructor, which installs the
+/// TLS crypto provider reqwest needs).
+fn client() -> BenchResult<reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = blocks_gateway::blocks::http::shared_client(std::time::Duration::from_secs(30))?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
 /// One measured query: what the blocks were asked and how long it took.
 struct Measured {
     body: Value,
@@ -84,7 +95,7 @@ async fn register_look_alike_identity(sandbox: &Sandbox, large: &LargeIndex) -> 
     let look_alike = large.look_alike.as_ref().ok_or("no look-alike B2B user")?;
     let id = "bench-look-alike-identity".to_owned();
     let credentials = &sandbox.credentials;
-    let response = reqwest::Client::new()
+    let response = client()?
         .post(format!("{}/users/{id}/register/", sandbox.sales.base_url))
         .bearer_auth(&credentials.sales_token)
         .header("AppId", &credentials.sales_app_id)
@@ -162,7 +173,7 @@ async fn measure(
     no_cache: bool,
 ) -> BenchResult<Measured> {
     let before: Vec<usize> = sandbox.servers().iter().map(|s| s.control.request_count()).collect();
-    let mut request = reqwest::Client::new()
+    let mut request = client()?
         .post(endpoint)
         .json(&json!({ "query": query, "variables": variables }));
     if no_cache {
@@ -315,9 +326,10 @@ async fn neighbour_of_a_walk(sandbox: &Sandbox, large: &LargeIndex, plain: &Sett
     let walk = {
         let endpoint = endpoint.clone();
         let walked = walked.clone();
+        let client = client()?;
         tokio::spawn(async move {
             let started = Instant::now();
-            let response = reqwest::Client::new()
+            let response = client
                 .post(&endpoint)
                 .json(&json!({ "query": ENTITY_QUERY, "variables": { "id": walked } }))
                 .send()

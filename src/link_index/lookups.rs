@@ -8,6 +8,9 @@ use super::{
     store::{BATCH_LIMIT, Pool, in_transaction, on_pool},
 };
 
+/// The index's bookkeeping key of the entities list total the positions are complete for.
+const ENTITY_LIST_TOTAL: &str = "lookup.sales_entities.total";
+
 /// Where an entity was last seen in the Sales entities list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntityPosition {
@@ -82,7 +85,8 @@ impl LinkIndex {
         Ok(())
     }
 
-    /// Forgets where an entity was (the block did not have it there).
+    /// Forgets where an entity was (the block did not have it there). The positions are no
+    /// longer a complete picture of the list, so the recorded list total goes too.
     pub async fn forget_entity_position(&self, entity_id: &str) -> Result<(), LinkError> {
         self.ready().await?;
         on_pool!(self, pool => {
@@ -91,7 +95,19 @@ impl LinkIndex {
                 .execute(pool)
                 .await?;
         });
-        Ok(())
+        self.set_meta(ENTITY_LIST_TOTAL, None).await
+    }
+
+    /// Records that the positions now hold every entity of a list of `total` records (a
+    /// walk read it to the end): while Sales reports the same total, an entity without a
+    /// position is not in the list.
+    pub async fn record_entity_list_total(&self, total: u64) -> Result<(), LinkError> {
+        self.set_meta(ENTITY_LIST_TOTAL, Some(&total.to_string())).await
+    }
+
+    /// The entities list total the positions were complete for, if they were.
+    pub async fn entity_list_total(&self) -> Result<Option<u64>, LinkError> {
+        Ok(self.meta(ENTITY_LIST_TOTAL).await?.and_then(|total| total.parse().ok()))
     }
 
     /// The B2B user recorded for an exact email (any case).

@@ -472,8 +472,10 @@ async fn record_entity_positions(
         sales.list_entities(page, ENTITY_PAGE_SIZE)
     });
     let mut page = 0;
+    let mut listed = 0;
     while let Some(entities) = walk.next_items(None).await? {
         page += 1;
+        listed += entities.len() as u64;
         let positions: Vec<(String, u32)> = entities
             .into_iter()
             .filter_map(|entity| Some((non_blank(entity.unique_id)?, page)))
@@ -481,6 +483,7 @@ async fn record_entity_positions(
         index.record_entity_positions(&positions, ENTITY_PAGE_SIZE).await?;
         report.entity_positions += positions.len();
     }
+    index.record_entity_list_total(listed).await?;
     Ok(())
 }
 

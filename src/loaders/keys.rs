@@ -175,8 +175,10 @@ impl RecordKey for SalesEntityKey {
         if let Some(all) = loader.peek::<EntityMap>(Resource::SalesEntities, ALL_ENTITIES).await {
             return Ok(all.get(&self.0).cloned());
         }
-        if let Some(entity) = Box::pin(entity_at_recorded_position(loader, &self.0)).await? {
-            return Ok(Some(entity));
+        match Box::pin(entity_at_recorded_position(loader, &self.0)).await? {
+            Recorded::Found(entity) => return Ok(Some(entity)),
+            Recorded::Missing if Box::pin(entity_list_unchanged(loader)).await? => return Ok(None),
+            Recorded::Missing | Recorded::Wrong => {}
         }
         let all = loader
             .cached(Resource::SalesEntities, ALL_ENTITIES, EntryKind::List, || async {
@@ -187,21 +189,30 @@ impl RecordKey for SalesEntityKey {
     }
 }
 
+/// What the lookup index's entry for an entity gave.
+enum Recorded {
+    /// The entity, on the page the entry names.
+    Found(SalesEntity),
+    /// No entry (or no index).
+    Missing,
+    /// The entry was wrong (the entity was not there): dropped.
+    Wrong,
+}
+
 /// The entity, read from the page the lookup index recorded for it (or, for one the
 /// gateway registered, from the first and last pages): at most two Sales requests, each
-/// page shared with every other read of it. `None` when the index has no entry or the
-/// block no longer has the entity there; the entry is then dropped, and the walk that
+/// page shared with every other read of it. A wrong entry is dropped, and the walk that
 /// follows records the entity's place again.
-async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<Option<SalesEntity>, BlockError> {
+async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<Recorded, BlockError> {
     let Some(index) = loader.lookups() else {
-        return Ok(None);
+        return Ok(Recorded::Missing);
     };
     let position = match index.entity_position(id).await {
         Ok(Some(position)) => position,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Recorded::Missing),
         Err(error) => {
             tracing::warn!(%error, "lookup index unavailable; walking the Sales entities list");
-            return Ok(None);
+            return Ok(Recorded::Wrong);
         }
     };
     let records = position.page_size;
@@ -212,7 +223,7 @@ async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<O
             let first = entities_page(loader, 1, records).await?;
             if let Some(entity) = entity_on(&first, id) {
                 note_entity_position(index, id, 1, records).await;
-                return Ok(Some(entity));
+                return Ok(Recorded::Found(entity));
             }
             let pages = first.total.map_or(1, |total| total.div_ceil(u64::from(records)));
             u32::try_from(pages).unwrap_or(u32::MAX).max(1)
@@ -224,13 +235,33 @@ async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<O
             if position.page != Some(page) {
                 note_entity_position(index, id, page, records).await;
             }
-            return Ok(Some(entity));
+            return Ok(Recorded::Found(entity));
         }
     }
     if let Err(error) = index.forget_entity_position(id).await {
         tracing::warn!(%error, "could not drop a wrong Sales entity position from the lookup index");
     }
-    Ok(None)
+    Ok(Recorded::Wrong)
+}
+
+/// Whether the lookup index holds every entity of the list as Sales serves it now: a walk
+/// read the whole list and recorded its total, and Sales still reports that total (one
+/// request, the first page, shared with every other read of it). Then an entity without
+/// a position is not in the list.
+async fn entity_list_unchanged(loader: &BlockLoader) -> Result<bool, BlockError> {
+    let Some(index) = loader.lookups() else {
+        return Ok(false);
+    };
+    let recorded = match index.entity_list_total().await {
+        Ok(Some(total)) => total,
+        Ok(None) => return Ok(false),
+        Err(error) => {
+            tracing::warn!(%error, "lookup index unavailable; walking the Sales entities list");
+            return Ok(false);
+        }
+    };
+    let first = entities_page(loader, 1, ENTITY_PAGE_SIZE).await?;
+    Ok(first.total == Some(recorded))
 }
 
 /// One page of the entities list through the cache (one request per distinct page).
@@ -276,7 +307,11 @@ async fn walk_sales_entities(loader: &BlockLoader) -> Result<EntityMap, BlockErr
             .iter()
             .filter_map(|(page, entity)| Some((entity.data.unique_id.clone()?, *page)))
             .collect();
-        if let Err(error) = index.record_entity_positions(&positions, ENTITY_PAGE_SIZE).await {
+        let recorded = async {
+            index.record_entity_positions(&positions, ENTITY_PAGE_SIZE).await?;
+            index.record_entity_list_total(entities.len() as u64).await
+        };
+        if let Err(error) = recorded.await {
             tracing::warn!(%error, "could not record Sales entity positions in the lookup index");
         }
     }
