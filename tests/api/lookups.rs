@@ -242,18 +242,27 @@ async fn no_entity_costs_one_sales_request_while_the_list_total_is_unchanged() {
     app.clear_requests();
     let body = query_past_cache(&app, ORGANIZATION_ENTITY, json!({ "id": id })).await;
     assert!(body["data"]["organization"]["salesEntity"].is_null(), "{body}");
-    assert_eq!(entity_pages_read(&app), ["page=1&records=100"], "the total still matches: no walk");
+    assert_eq!(
+        entity_pages_read(&app),
+        ["page=1&records=100"],
+        "the total still matches: no walk"
+    );
 
     // Another entity registered: the total moved, so the absence is checked by a walk
     // (here the whole list is its first page), which records the new total.
     let index = app.gateway.links();
     let before = index.entity_list_total().await.expect("read").expect("a complete list");
-    let register = "mutation { registerSalesEntity(input: { uniqueId: \"standalone-entity-1\", name: \"Channel\" }) { status } }";
+    let register =
+        "mutation { registerSalesEntity(input: { uniqueId: \"standalone-entity-1\", name: \"Channel\" }) { status } }";
     let registered = app.query(register, json!({})).await;
     assert!(registered.get("errors").is_none(), "{registered}");
     app.clear_requests();
     let body = query_past_cache(&app, ORGANIZATION_ENTITY, json!({ "id": id })).await;
     assert!(body["data"]["organization"]["salesEntity"].is_null(), "{body}");
     assert_eq!(entity_pages_read(&app), ["page=1&records=100"]);
-    assert_eq!(index.entity_list_total().await.expect("read"), Some(before + 1), "walked again");
+    assert_eq!(
+        index.entity_list_total().await.expect("read"),
+        Some(before + 1),
+        "walked again"
+    );
 }
