@@ -293,6 +293,7 @@ async fn note_entity_position(index: &LinkIndex, id: &str, page: u32, records: u
 /// a page another read already has costs nothing; every entity's page goes into the
 /// lookup index.
 async fn walk_sales_entities(loader: &BlockLoader) -> Result<EntityMap, BlockError> {
+    // An unconfigured Sales fails here, with its own error, before any page is asked for.
     loader.clients().sales()?;
     let walk = ListWalk {
         block: BlockName::Sales,
