@@ -200,3 +200,82 @@ async fn per_block_concurrency_is_read_from_its_variable() {
     assert_eq!(of(blocks_gateway::blocks::BlockName::Sales), Some(3));
     assert_eq!(of(blocks_gateway::blocks::BlockName::Crm), Some(1), "0 reads as 1");
 }
+
+/// Entities of the lists below: ten pages, so a walk and an indexed read differ.
+const TEN_PAGES: usize = 1_000;
+
+#[tokio::test]
+async fn a_reindexed_entity_costs_one_sales_request() {
+    let (app, large) = large_app(few(TEN_PAGES, 10), |_| {}).await;
+    app.index_links().await;
+    let id = large
+        .last_page_organization_id
+        .expect("an entity on the last page")
+        .to_string();
+    app.clear_requests();
+    let answer = entity_of(&app, &id, true).await;
+    assert_eq!(
+        answer["data"]["organization"]["salesEntity"]["uniqueId"],
+        id.as_str(),
+        "{answer}"
+    );
+    assert_eq!(
+        app.query_strings("sales", "GET", "/entities/"),
+        ["page=10&records=100"],
+        "one page: the one the index names"
+    );
+}
+
+#[tokio::test]
+async fn no_entity_costs_one_sales_request_while_the_list_total_is_unchanged() {
+    let (app, _) = large_app(few(TEN_PAGES, 10), |_| {}).await;
+    app.index_links().await;
+    let id = organization_without_entity(&app).await;
+    app.clear_requests();
+    let answer = entity_of(&app, &id, true).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert!(answer["data"]["organization"]["salesEntity"].is_null(), "{answer}");
+    assert_eq!(
+        app.query_strings("sales", "GET", "/entities/"),
+        ["page=1&records=100"],
+        "the total still matches: no walk"
+    );
+
+    // Another entity registered: the total moved, so the absence is checked by a walk,
+    // which records the new total.
+    let index = app.gateway.links();
+    let before = index.entity_list_total().await.expect("read").expect("a complete list");
+    let register =
+        "mutation { registerSalesEntity(input: { uniqueId: \"standalone-entity-1\", name: \"Channel\" }) { status } }";
+    let registered = app.query(register, json!({})).await;
+    assert!(registered.get("errors").is_none(), "{registered}");
+    app.clear_requests();
+    let answer = entity_of(&app, &id, true).await;
+    assert!(answer["data"]["organization"]["salesEntity"].is_null(), "{answer}");
+    assert_eq!(
+        app.query_strings("sales", "GET", "/entities/").len(),
+        11,
+        "walked: 1,001 entities"
+    );
+    assert_eq!(index.entity_list_total().await.expect("read"), Some(before + 1));
+}
+
+/// A CRM organization created straight in the CRM block, so Sales has no entity for it.
+async fn organization_without_entity(app: &TestApp) -> String {
+    let crm = &app.sandbox.crm;
+    let created: Value = app
+        .http
+        .post(format!("{}/api/crm/organizations/", crm.base_url))
+        .header(
+            "Authorization",
+            format!("Api-Token {}", app.sandbox.credentials.crm_api_key),
+        )
+        .json(&json!({ "name": "Entityless Ltd" }))
+        .send()
+        .await
+        .expect("created")
+        .json()
+        .await
+        .expect("json");
+    created["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned()
+}

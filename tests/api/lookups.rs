@@ -72,25 +72,6 @@ async fn no_cache_still_reads_each_key_once_per_operation() {
 }
 
 #[tokio::test]
-async fn a_warm_index_finds_an_entity_with_one_sales_request() {
-    let app = spawn_app().await;
-    app.index_links().await;
-    let id = organization_with_entity(&app);
-    app.clear_requests();
-    let body = query_past_cache(&app, ORGANIZATION_ENTITY, json!({ "id": id })).await;
-    assert_eq!(
-        body["data"]["organization"]["salesEntity"]["uniqueId"],
-        id.as_str(),
-        "{body}"
-    );
-    assert_eq!(
-        entity_pages_read(&app),
-        ["page=1&records=100"],
-        "one page: the one the index names"
-    );
-}
-
-#[tokio::test]
 async fn a_wrong_entity_position_is_repaired_from_the_block() {
     let app = spawn_app().await;
     let id = organization_with_entity(&app);
@@ -223,46 +204,5 @@ async fn a_wrong_b2b_email_entry_is_repaired_and_a_right_one_costs_one_request()
         paths,
         [format!("/api/v1/users/{user_id}/")],
         "one request: the user by id"
-    );
-}
-
-#[tokio::test]
-async fn no_entity_costs_one_sales_request_while_the_list_total_is_unchanged() {
-    let app = spawn_app().await;
-    app.index_links().await;
-    let id = app
-        .sandbox
-        .demo
-        .organizations
-        .iter()
-        .find(|organization| !organization.has_sales_entity)
-        .expect("an organization without a Sales entity")
-        .id
-        .to_string();
-    app.clear_requests();
-    let body = query_past_cache(&app, ORGANIZATION_ENTITY, json!({ "id": id })).await;
-    assert!(body["data"]["organization"]["salesEntity"].is_null(), "{body}");
-    assert_eq!(
-        entity_pages_read(&app),
-        ["page=1&records=100"],
-        "the total still matches: no walk"
-    );
-
-    // Another entity registered: the total moved, so the absence is checked by a walk
-    // (here the whole list is its first page), which records the new total.
-    let index = app.gateway.links();
-    let before = index.entity_list_total().await.expect("read").expect("a complete list");
-    let register =
-        "mutation { registerSalesEntity(input: { uniqueId: \"standalone-entity-1\", name: \"Channel\" }) { status } }";
-    let registered = app.query(register, json!({})).await;
-    assert!(registered.get("errors").is_none(), "{registered}");
-    app.clear_requests();
-    let body = query_past_cache(&app, ORGANIZATION_ENTITY, json!({ "id": id })).await;
-    assert!(body["data"]["organization"]["salesEntity"].is_null(), "{body}");
-    assert_eq!(entity_pages_read(&app), ["page=1&records=100"]);
-    assert_eq!(
-        index.entity_list_total().await.expect("read"),
-        Some(before + 1),
-        "walked again"
     );
 }
