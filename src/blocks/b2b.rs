@@ -60,7 +60,7 @@ impl B2bUser {
 }
 
 /// Records a page when the gateway walks B2B's email filter.
-pub const EMAIL_WALK_PAGE_SIZE: u32 = 100;
+const EMAIL_WALK_PAGE_SIZE: u32 = 100;
 
 /// A division as B2B sends it: an object or just its id.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -210,30 +210,29 @@ impl B2bClient {
     }
 
     /// The first user whose email is `email` (any case), walking B2B's email filter (a
-    /// substring match) page after page until it turns up or the list ends.
-    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<B2bUser>> {
+    /// substring match) page after page until it turns up or the list ends. `seen` is
+    /// handed every user the walk read on the way (look-alikes included).
+    pub async fn find_user_by_email(&self, email: &str, mut seen: impl FnMut(&B2bUser)) -> Result<Option<B2bUser>> {
         let email = email.trim().to_lowercase();
         let filter = B2bUserFilter {
             email: Some(email.clone()),
             ..B2bUserFilter::default()
         };
-        let found = self
-            .email_walk()
-            .find(
-                |page| self.list_users(&filter, EMAIL_WALK_PAGE_SIZE, page),
-                |user| user.has_email(&email),
-            )
-            .await?;
-        Ok(found.map(|(_, user)| user))
-    }
-
-    /// The walk over the email filter's pages.
-    pub fn email_walk(&self) -> ListWalk {
-        ListWalk {
+        let walk = ListWalk {
             block: BlockName::B2b,
             list: "users list filtered by email",
             page_size: EMAIL_WALK_PAGE_SIZE,
-        }
+        };
+        let found = walk
+            .find(
+                |page| self.list_users(&filter, EMAIL_WALK_PAGE_SIZE, page),
+                |user| {
+                    seen(user);
+                    user.has_email(&email)
+                },
+            )
+            .await?;
+        Ok(found.map(|(_, user)| user))
     }
 
     /// `GET /api/v1/users/{id}/`; `None` on 404.

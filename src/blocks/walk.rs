@@ -109,7 +109,11 @@ impl ListWalk {
 
     /// The first item `matches` accepts, reading no further than the page it is on; `None`
     /// after the whole list was read without one.
-    pub async fn find<T, F, Fut>(&self, fetch: F, matches: impl Fn(&T) -> bool) -> Result<Option<(u32, T)>, BlockError>
+    pub async fn find<T, F, Fut>(
+        &self,
+        fetch: F,
+        mut matches: impl FnMut(&T) -> bool,
+    ) -> Result<Option<(u32, T)>, BlockError>
     where
         F: Fn(u32) -> Fut,
         Fut: Future<Output = Result<Page<T>, BlockError>>,

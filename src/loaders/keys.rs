@@ -1,14 +1,14 @@
 //! The key types of the loader: one per (block, resource), each saying how its record is
 //! fetched. Adding a resource means adding a key here and a [`Resource`] variant.
 
-use std::{collections::HashMap, ops::ControlFlow, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use super::{BlockLoader, RecordKey};
 use crate::{
     blocks::{
         BlockError, BlockName,
         assets::{Asset, AssetsEntity, AssetsUser, OwnershipRecord},
-        b2b::{B2bUser, B2bUserFilter, EMAIL_WALK_PAGE_SIZE},
+        b2b::{B2bUser, B2bUserFilter},
         crm::{CrmOrganization, CrmPerson, OrganizationFilter, PersonFilter},
         sales::{ENTITY_PAGE_SIZE, SalesCustomer, SalesEntity, SalesUser},
         search::SearchIdentity,
@@ -497,26 +497,15 @@ impl RecordKey for B2bEmailKey {
         if let Some(user) = Box::pin(b2b_user_by_recorded_email(loader, &self.0)).await? {
             return Ok(Some(user));
         }
-        let b2b = loader.clients().b2b()?;
-        let filter = B2bUserFilter {
-            email: Some(self.0.clone()),
-            ..B2bUserFilter::default()
-        };
         let mut seen: Vec<(String, i64)> = Vec::new();
-        let mut found = None;
-        b2b.email_walk()
-            .visit(
-                |page| b2b.list_users(&filter, EMAIL_WALK_PAGE_SIZE, page),
-                |_, users| {
-                    seen.extend(users.iter().filter_map(|user| Some((user.email.clone()?, user.id))));
-                    found = users.into_iter().find(|user| user.has_email(&self.0));
-                    if found.is_some() {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            )
+        let found = loader
+            .clients()
+            .b2b()?
+            .find_user_by_email(&self.0, |user| {
+                if let Some(email) = &user.email {
+                    seen.push((email.clone(), user.id));
+                }
+            })
             .await?;
         if let Some(index) = loader.lookups()
             && let Err(error) = index.record_b2b_emails(&seen).await

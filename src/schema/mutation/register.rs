@@ -428,7 +428,7 @@ async fn register_b2b_user(clients: &BlockClients, r: &Registration) -> Result<R
     let created = b2b.create_user(&user).await;
     let linked = created.as_ref().ok().map(|user| (LinkBlock::B2b, user.id.to_string()));
     let status = created_or_confirmed(created, &[400, 409], async {
-        Ok(b2b.find_user_by_email(&r.email).await?.is_some())
+        Ok(b2b.find_user_by_email(&r.email, |_| {}).await?.is_some())
     })
     .await?;
     Ok((status, linked))
@@ -666,7 +666,7 @@ async fn entity_exists(clients: &BlockClients, index: &LinkIndex, id: &str) -> R
 }
 
 /// A lookup index write that failed costs a later walk, never the mutation: logged.
-fn note_lookup(written: Result<(), LinkError>) {
+pub(super) fn note_lookup(written: Result<(), LinkError>) {
     if let Err(error) = written {
         tracing::warn!(%error, "could not update the lookup index after a write");
     }

@@ -7,6 +7,7 @@ use async_graphql::{Context, ID, InputObject, Result, SimpleObject};
 
 use super::{
     outcome::{OutcomeStatus, UserError},
+    register::note_lookup,
     validate::Checks,
 };
 use crate::{
@@ -104,10 +105,8 @@ pub async fn register_sales_entity(
     forget(loaders, &Touched::SalesEntity);
     let error = match created {
         Ok(entity) => {
-            if let Some(index) = loaders.loader().lookups()
-                && let Err(error) = index.record_registered_entity(&id, ENTITY_PAGE_SIZE).await
-            {
-                tracing::warn!(%error, "could not note a registered Sales entity in the lookup index");
+            if let Some(index) = loaders.loader().lookups() {
+                note_lookup(index.record_registered_entity(&id, ENTITY_PAGE_SIZE).await);
             }
             return Ok(RegisterSalesEntityPayload {
                 sales_entity: Some(SalesEntity::new(id, &entity)),
