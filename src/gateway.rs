@@ -294,7 +294,7 @@ impl Gateway {
             .with_budget(budget)
             .with_metrics(self.metrics.clone())
             .with_stale_answers(notes.stale)
-            .with_lookups(self.links.clone());
+            .with_lookup_index(self.links.clone());
         if let Some(trace) = notes.trace {
             loader = loader.with_trace(trace);
         }

@@ -258,7 +258,7 @@ pub async fn reindex(
     let mut emails = index.emails().await?;
     emails.extend(directory);
     link_b2b_users(clients, index, &emails, options, progress, &mut report).await?;
-    record_entity_positions(clients, index, options, progress, &mut report).await?;
+    position_sales_entities(clients, index, options, progress, &mut report).await?;
     index.set_meta(CRM_PROGRESS_KEY, None).await?;
     index.set_meta(B2B_PROGRESS_KEY, None).await?;
     Ok(report)
@@ -453,7 +453,7 @@ async fn link_b2b_users(
 }
 
 /// Step 5: every Sales entity's page, at the page size the entity lookup counts in.
-async fn record_entity_positions(
+async fn position_sales_entities(
     clients: &BlockClients,
     index: &LinkIndex,
     options: ReindexOptions,

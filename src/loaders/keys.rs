@@ -204,7 +204,7 @@ enum Recorded {
 /// page shared with every other read of it. A wrong entry is dropped, and the walk that
 /// follows records the entity's place again.
 async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<Recorded, BlockError> {
-    let Some(index) = loader.lookups() else {
+    let Some(index) = loader.lookup_index() else {
         return Ok(Recorded::Missing);
     };
     let position = match index.entity_position(id).await {
@@ -249,7 +249,7 @@ async fn entity_at_recorded_position(loader: &BlockLoader, id: &str) -> Result<R
 /// request, the first page, shared with every other read of it). Then an entity without
 /// a position is not in the list.
 async fn entity_list_unchanged(loader: &BlockLoader) -> Result<bool, BlockError> {
-    let Some(index) = loader.lookups() else {
+    let Some(index) = loader.lookup_index() else {
         return Ok(false);
     };
     let recorded = match index.entity_list_total().await {
@@ -303,7 +303,7 @@ async fn walk_sales_entities(loader: &BlockLoader) -> Result<EntityMap, BlockErr
     let entities = walk
         .read_all(|page| entities_page(loader, page, ENTITY_PAGE_SIZE))
         .await?;
-    if let Some(index) = loader.lookups() {
+    if let Some(index) = loader.lookup_index() {
         let positions: Vec<(String, u32)> = entities
             .iter()
             .filter_map(|(page, entity)| Some((entity.data.unique_id.clone()?, *page)))
@@ -507,7 +507,7 @@ impl RecordKey for B2bEmailKey {
                 }
             })
             .await?;
-        if let Some(index) = loader.lookups()
+        if let Some(index) = loader.lookup_index()
             && let Err(error) = index.record_b2b_emails(&seen).await
         {
             tracing::warn!(%error, "could not record B2B emails in the lookup index");
@@ -524,7 +524,7 @@ impl RecordKey for B2bEmailKey {
 /// The B2B user the lookup index records for `email`, when the block still has that user
 /// with that email; a wrong entry is dropped (the walk that follows records the right one).
 async fn b2b_user_by_recorded_email(loader: &BlockLoader, email: &str) -> Result<Option<B2bUser>, BlockError> {
-    let Some(index) = loader.lookups() else {
+    let Some(index) = loader.lookup_index() else {
         return Ok(None);
     };
     let id = match index.b2b_user_by_email(email).await {

@@ -69,7 +69,7 @@ pub struct BlockLoader {
     priming: Option<TaskTracker>,
     stale: Option<Arc<StaleAnswers>>,
     trace: Option<Arc<OperationTrace>>,
-    lookups: Option<LinkIndex>,
+    lookup_index: Option<LinkIndex>,
     /// What this operation fetched past the shared cache (`no-cache`): still one upstream
     /// request per distinct key.
     memo: OperationMemo,
@@ -87,21 +87,21 @@ impl BlockLoader {
             priming: None,
             stale: None,
             trace: None,
-            lookups: None,
+            lookup_index: None,
             memo: OperationMemo::default(),
         }
     }
 
     /// Finds what the blocks cannot look up by key (a Sales entity's page, a B2B user by
     /// exact email) through the lookups of `index`, and keeps them fresh.
-    pub fn with_lookups(mut self, index: LinkIndex) -> Self {
-        self.lookups = Some(index);
+    pub fn with_lookup_index(mut self, index: LinkIndex) -> Self {
+        self.lookup_index = Some(index);
         self
     }
 
     /// The lookup index, when the loader has one.
-    pub fn lookups(&self) -> Option<&LinkIndex> {
-        self.lookups.as_ref()
+    pub fn lookup_index(&self) -> Option<&LinkIndex> {
+        self.lookup_index.as_ref()
     }
 
     /// Notes the operation's stale answers in `stale` (which the gateway reports); a
@@ -348,7 +348,7 @@ impl BlockLoader {
         fresh
     }
 
-    /// Loads through the cache a value that is not a [`RecordKey`] (list-built indexes).
+    /// Loads through the cache a value that is not a [`RecordKey`] (a whole list read into a map).
     pub(crate) async fn cached<T, F, Fut>(
         &self,
         resource: Resource,

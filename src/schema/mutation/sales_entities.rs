@@ -105,7 +105,7 @@ pub async fn register_sales_entity(
     forget(loaders, &Touched::SalesEntity);
     let error = match created {
         Ok(entity) => {
-            if let Some(index) = loaders.loader().lookups() {
+            if let Some(index) = loaders.loader().lookup_index() {
                 note_lookup(index.record_registered_entity(&id, ENTITY_PAGE_SIZE).await);
             }
             return Ok(RegisterSalesEntityPayload {
